@@ -1,0 +1,1 @@
+"""gir-lb: the Genesys Interaction Recording multi-tenant load balancer as a two-node HA pair."""

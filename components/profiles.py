@@ -1,0 +1,130 @@
+"""What differs between the supported operating systems: httpd 2.2 vs 2.4, paths, packages,
+cman vs corosync 3, pcs 0.9 vs 0.10+ syntax. Pure data."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class OsProfile:
+    name: str
+    httpd_version: str  # "2.2" | "2.4"
+    server_root: str  # httpd ServerRoot; relative Include/SSL paths resolve against it
+    conf_dir: str  # directory (relative to server_root) the main config already includes
+    main_config: str
+    httpd_binary: str
+    pid_file: str
+    test_config: str  # shell command: config test of the main config
+    graceful: str  # shell command: graceful reload
+    # SSL: RHEL's mod_ssl package ships conf.d/ssl.conf with `Listen 443` and a default vhost,
+    # which we replace; Debian's ports.conf already listens on 443 when mod_ssl is on.
+    ssl_conf: str
+    ssl_owns_listen: bool
+    ssl_session_cache: str | None
+    system_ca_file: str
+    packages: tuple[str, ...]
+    apache_modules: tuple[str, ...]  # enabled by a2enmod (Debian only; RHEL loads them by default)
+    cluster_stack: str  # "cman" | "corosync3"
+    pcs_legacy: bool  # pcs 0.9 command syntax
+    init: str  # "sysv" | "systemd"
+    httpd_service: str
+    ami_owner: str
+    ami_name_filter: str
+
+    @property
+    def tenant_dir(self) -> str:
+        """Tenant files live in a subfolder the conf_dir glob does not reach: they are included
+        one by one from gir-lb.conf, so a removed tenant's stale file can never load."""
+        return f"{self.conf_dir}/gir-lb"
+
+
+_RHEL_COMMON = dict(
+    server_root="/etc/httpd",
+    conf_dir="conf.d",
+    main_config="/etc/httpd/conf/httpd.conf",
+    ssl_conf="conf.d/ssl.conf",
+    ssl_owns_listen=True,
+    system_ca_file="/etc/pki/tls/certs/ca-bundle.crt",
+    apache_modules=(),
+    httpd_service="httpd",
+    ami_owner="309956199498",  # Red Hat
+)
+
+PROFILES: dict[str, OsProfile] = {
+    "rhel6": OsProfile(
+        name="rhel6",
+        httpd_version="2.2",
+        # The worker MPM: prefork would need one process per held long-poll.
+        httpd_binary="/usr/sbin/httpd.worker",
+        pid_file="/var/run/httpd/httpd.pid",
+        test_config="/usr/sbin/httpd.worker -t -f /etc/httpd/conf/httpd.conf",
+        graceful="/usr/sbin/httpd.worker -k graceful -f /etc/httpd/conf/httpd.conf",
+        ssl_session_cache="shmcb:/var/cache/mod_ssl/scache(512000)",
+        packages=("httpd", "mod_ssl", "pacemaker", "cman", "pcs", "ccs", "resource-agents"),
+        cluster_stack="cman",
+        pcs_legacy=True,
+        init="sysv",
+        ami_name_filter="RHEL-6.10_HVM*-x86_64-*",
+        **_RHEL_COMMON,
+    ),
+    **{
+        name: OsProfile(
+            name=name,
+            httpd_version="2.4",
+            httpd_binary="/usr/sbin/httpd",
+            pid_file="/run/httpd/httpd.pid",
+            # apachectl on RHEL 7+ delegates to systemctl; Pacemaker, not systemd, runs httpd.
+            test_config="/usr/sbin/httpd -t -f /etc/httpd/conf/httpd.conf",
+            graceful="/usr/sbin/httpd -k graceful -f /etc/httpd/conf/httpd.conf",
+            ssl_session_cache="shmcb:/run/httpd/sslcache(512000)",
+            packages=(
+                "httpd",
+                "mod_ssl",
+                "pacemaker",
+                "pcs",
+                "resource-agents-cloud",
+                "fence-agents-aws",
+                "awscli2" if name == "rhel9" else "awscli",
+            ),
+            cluster_stack="corosync3",
+            pcs_legacy=False,
+            init="systemd",
+            ami_name_filter=f"RHEL-{version}.*_HVM-*-x86_64-*",
+            **_RHEL_COMMON,
+        )
+        for name, version in (("rhel8", "8"), ("rhel9", "9"))
+    },
+    "debian12": OsProfile(
+        name="debian12",
+        httpd_version="2.4",
+        server_root="/etc/apache2",
+        conf_dir="conf-enabled",
+        main_config="/etc/apache2/apache2.conf",
+        httpd_binary="/usr/sbin/apache2",
+        pid_file="/run/apache2/apache2.pid",
+        test_config="/usr/sbin/apache2ctl -t",
+        graceful="/usr/sbin/apache2ctl -k graceful",
+        ssl_conf="conf-enabled/gir-lb-ssl.conf",
+        ssl_owns_listen=False,
+        ssl_session_cache=None,
+        system_ca_file="/etc/ssl/certs/ca-certificates.crt",
+        packages=("apache2", "pacemaker", "corosync", "pcs", "resource-agents", "fence-agents", "awscli", "curl"),
+        apache_modules=(
+            "proxy",
+            "proxy_http",
+            "proxy_balancer",
+            "lbmethod_byrequests",
+            "slotmem_shm",
+            "headers",
+            "status",
+            "ssl",
+        ),
+        cluster_stack="corosync3",
+        pcs_legacy=False,
+        init="systemd",
+        httpd_service="apache2",
+        ami_owner="136693071363",  # Debian
+        ami_name_filter="debian-12-amd64-*",
+    ),
+}

@@ -1,0 +1,175 @@
+"""Pure rendering: settings -> the bundle of text files both load-balancer nodes need.
+
+No Pulumi import, no clock, no randomness: the same settings give a byte-identical bundle.
+Secrets never enter the bundle; the files that hold them are listed in ``secret_files`` and are
+written on the node at deploy time from stdin.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import shlex
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import jinja2
+import yaml
+
+from .profiles import PROFILES, OsProfile
+from .settings import Settings
+
+TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+THREADS_PER_CHILD = 100
+LISTEN_BACKLOG = 4096
+
+
+def _httpd_quote(value: object) -> str:
+    """A double-quoted httpd argument. Settings already restrict every value that gets here;
+    this refuses anything that could still end the quoted string or the line."""
+    text = str(value)
+    if re.search(r'["\\\n\r]', text):
+        raise ValueError(f"refusing to put {text!r} into an httpd config")
+    return f'"{text}"'
+
+
+def _shell_quote(value: object) -> str:
+    return shlex.quote(str(value))
+
+
+_env = jinja2.Environment(
+    loader=jinja2.FileSystemLoader(str(TEMPLATES)),
+    undefined=jinja2.StrictUndefined,
+    autoescape=False,
+    trim_blocks=True,
+    lstrip_blocks=True,
+    keep_trailing_newline=True,
+)
+_env.filters["q"] = _httpd_quote
+_env.filters["sh"] = _shell_quote
+
+
+@dataclass(frozen=True)
+class MpmSizing:
+    workers_needed: int
+    threads_per_child: int
+    processes: int
+    max_request_workers: int
+    server_limit: int
+    listen_backlog: int
+
+
+def mpm_sizing(max_agents: int, headroom_percent: int) -> MpmSizing:
+    """One worker thread per held RWS long-poll plus headroom; ServerLimit doubled so a
+    graceful reload can start new children while old ones still hold polls."""
+    needed = max_agents + math.ceil(max_agents * headroom_percent / 100)
+    processes = max(1, math.ceil(needed / THREADS_PER_CHILD))
+    return MpmSizing(
+        workers_needed=needed,
+        threads_per_child=THREADS_PER_CHILD,
+        processes=processes,
+        max_request_workers=processes * THREADS_PER_CHILD,
+        server_limit=2 * processes,
+        listen_backlog=LISTEN_BACKLOG,
+    )
+
+
+@dataclass(frozen=True)
+class Bundle:
+    """Everything the nodes get, keyed by path. ``httpd`` paths are absolute on the node."""
+
+    httpd: dict[str, str]
+    user_data: str
+    scripts: dict[str, str]  # script name -> text
+    secret_files: dict[str, str] = field(default_factory=dict)  # node path -> what fills it
+
+    def tree(self, secret_placeholder: str = "<secret: {} - written at deploy time>\n") -> dict[str, str]:
+        """The bundle as a folder that mirrors the node (for `render --out` and diffs)."""
+        out = {path.lstrip("/"): text for path, text in self.httpd.items()}
+        out.update({path.lstrip("/"): secret_placeholder.format(what) for path, what in self.secret_files.items()})
+        out["cloud-init/user-data.yaml"] = self.user_data
+        out.update({f"cluster/{name}": text for name, text in self.scripts.items()})
+        return dict(sorted(out.items()))
+
+
+def _header(s: Settings, comment: str = "#") -> str:
+    return f"{comment} Managed by gir-lb (environment {s.environment}). Do not edit on the node: change the stack and deploy."
+
+
+def render_bundle(s: Settings) -> Bundle:
+    p = PROFILES[s.os_profile]
+    root = p.server_root
+    tls_dir = f"{p.tenant_dir}/tls"
+    ctx = dict(s=s, p=p, header=_header(s))
+
+    def render(template: str, **extra: object) -> str:
+        return _env.get_template(template).render(**ctx, **extra)
+
+    httpd = {
+        f"{root}/{p.conf_dir}/serverstatus.conf": render("httpd/serverstatus.conf.j2"),
+        f"{root}/{p.conf_dir}/gir-lb.conf": render("httpd/gir-lb.conf.j2"),
+        f"{root}/{p.conf_dir}/gir-lb-mpm.conf": render(
+            "httpd/mpm.conf.j2", m=mpm_sizing(s.httpd.max_agents, s.httpd.headroom_percent)
+        ),
+    }
+    for t in s.tenants:
+        httpd[f"{root}/{p.tenant_dir}/loadbalancer_{t.id}.conf"] = render("httpd/loadbalancer_tenant.conf.j2", t=t)
+    secret_files = {}
+    member_ca_file = p.system_ca_file
+    if s.httpd.member_ca_cert:
+        member_ca_file = f"{tls_dir}/members-ca.crt"
+        httpd[f"{root}/{member_ca_file}"] = s.httpd.member_ca_cert.strip() + "\n"
+    if s.httpd.tls.enabled or s.any_https_member:
+        httpd[f"{root}/{p.ssl_conf}"] = render(
+            "httpd/ssl.conf.j2",
+            tls_cert_path=f"{tls_dir}/server.crt",
+            tls_key_path=f"{tls_dir}/server.key",
+            member_ca_file=member_ca_file,
+        )
+    if s.httpd.tls.enabled:
+        source = "gir-lb:tls_cert" if s.tls_cert else "a generated self-signed certificate"
+        secret_files[f"{root}/{tls_dir}/server.crt"] = source
+        secret_files[f"{root}/{tls_dir}/server.key"] = "gir-lb:tls_key" if s.tls_key else "its generated key"
+
+    fencing = s.cluster.fencing.mode == "fence_aws"
+    scripts = {
+        "node-prepare.sh": render("cluster/node-prepare.sh.j2"),
+        "cluster-setup.sh": render("cluster/cluster-setup.sh.j2"),
+        "resources.sh": render(
+            "cluster/resources.sh.j2",
+            fencing=fencing,
+            fence_args=" INSTANCE_ID_A INSTANCE_ID_B" if fencing else "",
+        ),
+        "httpd-reload.sh": render("cluster/httpd-reload.sh.j2"),
+    }
+    return Bundle(httpd=httpd, user_data=render_user_data(s, p), scripts=scripts, secret_files=secret_files)
+
+
+def render_user_data(s: Settings, p: OsProfile) -> str:
+    """cloud-config with packages and base OS only: it must not change with tenants or secrets,
+    or every tenant change would replace the instances."""
+    runcmd: list[list[str]] = []
+    if p.apache_modules:
+        runcmd.append(["a2enmod", "-q", *p.apache_modules])
+    if p.init == "sysv":
+        runcmd.append(["chkconfig", p.httpd_service, "off"])
+    else:
+        runcmd.append(["systemctl", "disable", "--now", p.httpd_service])
+    if p.name == "debian12":
+        # Debian's corosync package starts a one-node default cluster; pcs sets up the real one.
+        runcmd.append(["pcs", "cluster", "destroy", "--force"])
+    if not p.pcs_legacy:
+        runcmd.append(["systemctl", "enable", "--now", "pcsd"])
+    doc: dict[str, object] = {"packages": list(p.packages)}
+    if s.network.vip_mode == "aws":
+        # awsvip and the aws CLI read the region from the profile (Debian's awsvip has no region=).
+        doc["write_files"] = [
+            {
+                "path": "/root/.aws/config",
+                "permissions": "0600",
+                "content": f"[default]\nregion = {s.network.region}\n",
+            }
+        ]
+    doc["runcmd"] = runcmd
+    body = yaml.safe_dump(doc, sort_keys=False, default_flow_style=False, width=1000)
+    return f"#cloud-config\n{_header(s)}\n{body}"

@@ -1,0 +1,487 @@
+"""One typed, validated model of a gir-lb stack.
+
+Every problem is collected and reported at once, each line naming its key path
+(``gir-lb:tenants[1].rcs.members[0].app_name``), before anything is rendered or created.
+This module is the only place where user input is checked: templates and scripts may
+assume every value they get from here is safe for a URL path, an Apache token and a shell word.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections import Counter
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    StringConstraints,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+NAMESPACE = "gir-lb"
+
+# Tenant ids and extra WebDAV paths become URL path segments, Apache balancer names
+# (balancer://t1rws) and cookie paths, so they are restricted to a conservative alphabet.
+TenantId = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9]{0,15}$")]
+PathSegment = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,31}$")]
+# Routes end up in cookie values (ROUTEID=.<route>) and BalancerMember parameters; a dot would
+# be read as the session/route separator by mod_proxy_balancer.
+Route = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
+Hostname = Annotated[str, StringConstraints(pattern=r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")]
+ClusterName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9-]{0,14}$")]
+Region = Annotated[str, StringConstraints(pattern=r"^[a-z]{2}(-[a-z]+)+-\d$")]
+SubnetId = Annotated[str, StringConstraints(pattern=r"^subnet-[0-9a-f]{8,17}$")]
+InstanceType = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9-]*\.[a-z0-9]+$")]
+AmiId = Annotated[str, StringConstraints(pattern=r"^ami-[0-9a-f]{8,17}$")]
+# An AMI name filter is passed to the EC2 API only, never to a shell or a config file.
+AmiNameFilter = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9 ._*?()/-]{1,128}$")]
+AwsAccount = Annotated[str, StringConstraints(pattern=r"^(\d{12}|amazon|self|aws-marketplace)$")]
+AppName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9 _-]{1,64}$")]
+
+_HOST_RE = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$")
+RESERVED_TENANT_PATHS = frozenset({"api", "internal-api", "rp", "rcs", "interactionreceiver", "recordings"})
+
+
+class Problems(ValueError):
+    """Several problems found by one validator, each with a key path relative to it."""
+
+    def __init__(self, items: list[tuple[str, str]]):
+        self.items = items
+        super().__init__("; ".join(f"{path}: {msg}" for path, msg in items))
+
+
+def _raise_if(items: list[tuple[str, str]]) -> None:
+    if items:
+        raise Problems(items)
+
+
+def _check_member_url(url: str) -> str:
+    """A member is exactly scheme://host:port: the balancer appends the service path itself."""
+    if not isinstance(url, str) or any(c.isspace() or c in "\"'\\<>" for c in url):
+        raise ValueError("must be http(s)://host:port with no spaces or quotes")
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https"):
+        raise ValueError(f"must start with http:// or https://, got {url!r}")
+    if parts.username or parts.password or parts.query or parts.fragment or parts.path not in ("", "/"):
+        raise ValueError(f"must be http(s)://host:port without user, path or query, got {url!r}")
+    try:
+        port = parts.port
+    except ValueError:
+        raise ValueError(f"has an invalid port: {url!r}") from None
+    if port is None or not 1 <= port <= 65535:
+        raise ValueError(f"must name an explicit port (http(s)://host:port), got {url!r}")
+    host = parts.hostname or ""
+    if not _HOST_RE.match(host):
+        raise ValueError(f"host {host!r} is not a valid DNS name or IPv4 address")
+    return f"{parts.scheme}://{host}:{port}"
+
+
+MemberUrl = Annotated[str, AfterValidator(_check_member_url)]
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _url_host(url: str) -> str:
+    return urlsplit(url).hostname or ""
+
+
+class Member(Model):
+    url: MemberUrl
+
+    @property
+    def host(self) -> str:
+        return _url_host(self.url)
+
+    @property
+    def is_https(self) -> bool:
+        return self.url.startswith("https://")
+
+
+class RwsMember(Member):
+    route: Route
+
+
+class RcsMember(Member):
+    app_name: AppName = Field(description="Config Server application name of the RCS instance")
+
+    @property
+    def route(self) -> str:
+        return self.app_name.replace(" ", "_")
+
+
+class WebDavMember(Member):
+    hot_standby: bool = False
+
+
+def _unique_routes(members: list[Any]) -> None:
+    seen: dict[str, int] = {}
+    items = []
+    for i, m in enumerate(members):
+        if m.route in seen:
+            items.append(
+                (f"members[{i}].route", f"route {m.route!r} is already used by members[{seen[m.route]}]")
+            )
+        seen.setdefault(m.route, i)
+    _raise_if(items)
+
+
+class RwsService(Model):
+    members: list[RwsMember] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _routes(self) -> RwsService:
+        _unique_routes(self.members)
+        return self
+
+
+class RpService(Model):
+    members: list[Member] = Field(min_length=1)
+
+
+class RcsService(Model):
+    members: list[RcsMember] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _routes(self) -> RcsService:
+        _unique_routes(self.members)
+        return self
+
+
+class IrService(Model):
+    members: list[Member] = Field(min_length=1)
+
+
+class WebDavService(Model):
+    members: list[WebDavMember] = Field(min_length=1)
+    extra_paths: list[PathSegment] = Field(
+        default_factory=list, description="extra WebDAV destinations, e.g. dest2 -> /tN/dest2"
+    )
+
+    @model_validator(mode="after")
+    def _checks(self) -> WebDavService:
+        items = []
+        if all(m.hot_standby for m in self.members):
+            items.append(("members", "at least one member must not be a hot standby"))
+        for i, p in enumerate(self.extra_paths):
+            if p in RESERVED_TENANT_PATHS:
+                items.append((f"extra_paths[{i}]", f"{p!r} is already a GIR service path"))
+        for p, n in Counter(self.extra_paths).items():
+            if n > 1:
+                items.append(("extra_paths", f"{p!r} is listed {n} times"))
+        _raise_if(items)
+        return self
+
+
+class Tenant(Model):
+    id: TenantId
+    rws: RwsService
+    rp: RpService
+    rcs: RcsService
+    interaction_receiver: IrService
+    webdav: WebDavService
+
+    def services(self) -> dict[str, Any]:
+        return {
+            "rws": self.rws,
+            "rp": self.rp,
+            "rcs": self.rcs,
+            "interaction_receiver": self.interaction_receiver,
+            "webdav": self.webdav,
+        }
+
+    @property
+    def members(self) -> list[tuple[str, int, Member]]:
+        return [(svc, i, m) for svc, s in self.services().items() for i, m in enumerate(s.members)]
+
+
+class ClusterNode(Model):
+    name: Hostname
+    ip: ipaddress.IPv4Address
+
+
+class NetworkSettings(Model):
+    region: Region
+    subnet_id: SubnetId
+    subnet_cidr: ipaddress.IPv4Network = Field(
+        description="CIDR of subnet_id; checked offline here and against AWS at deploy time"
+    )
+    vip: ipaddress.IPv4Address
+    vip_mode: Literal["aws", "l2"] = Field(
+        "aws", description="aws: awsvip+IPaddr2 group; l2: IPaddr2 alone (a LAN or the lab)"
+    )
+    client_cidrs: list[ipaddress.IPv4Network] = Field(min_length=1)
+    admin_cidrs: list[ipaddress.IPv4Network] = Field(min_length=1)
+    instance_type: InstanceType = "t3.medium"
+
+    @model_validator(mode="after")
+    def _vip_in_subnet(self) -> NetworkSettings:
+        net = self.subnet_cidr
+        items = []
+        if self.vip not in net:
+            items.append(("vip", f"{self.vip} is outside subnet_cidr {net}"))
+        elif self.vip in (net.network_address, net.broadcast_address):
+            items.append(("vip", f"{self.vip} is the network or broadcast address of {net}"))
+        elif self.vip_mode == "aws" and int(self.vip) - int(net.network_address) <= 3:
+            items.append(("vip", f"{self.vip} is one of the addresses AWS reserves in {net}"))
+        _raise_if(items)
+        return self
+
+
+class FencingSettings(Model):
+    mode: Literal["fence_aws", "disabled"] = Field(
+        "fence_aws", description="disabled turns STONITH off: an explicit, unsafe opt-out"
+    )
+    delay_s: int = Field(15, ge=0, le=120, description="pcmk_delay_max: breaks a fence race")
+
+
+class ClusterSettings(Model):
+    name: ClusterName = "gir-lb"
+    nodes: list[ClusterNode] = Field(min_length=2, max_length=2)
+    transport: Literal["knet", "udpu"] | None = Field(
+        None, description="default: knet (corosync 3) or udpu (cman on rhel6)"
+    )
+    token_ms: int = Field(1000, ge=500, le=60000, description="corosync totem token")
+    vip_monitor_s: int = Field(10, ge=1, le=300)
+    httpd_monitor_s: int = Field(10, ge=1, le=300)
+    httpd_migration_threshold: int = Field(10, ge=1, le=1000)
+    resource_stickiness: int = Field(100, ge=0, le=1000000)
+    fencing: FencingSettings = FencingSettings()
+
+    @model_validator(mode="after")
+    def _nodes_differ(self) -> ClusterSettings:
+        items = []
+        if self.nodes[0].name == self.nodes[1].name:
+            items.append(("nodes[1].name", f"{self.nodes[1].name!r} is also nodes[0].name"))
+        if self.nodes[0].ip == self.nodes[1].ip:
+            items.append(("nodes[1].ip", f"{self.nodes[1].ip} is also nodes[0].ip"))
+        _raise_if(items)
+        return self
+
+
+class ServiceTiming(Model):
+    connect_timeout_ms: int = Field(ge=100, le=60000)
+    timeout_s: int = Field(ge=1, le=3600)
+    retry_s: int = Field(ge=0, le=3600)
+
+
+def _timing(connect_ms: int, timeout_s: int, retry_s: int) -> ServiceTiming:
+    return ServiceTiming(connect_timeout_ms=connect_ms, timeout_s=timeout_s, retry_s=retry_s)
+
+
+class ServiceTimings(Model):
+    # RWS keeps one long-poll per agent open: its timeout must outlast the poll.
+    rws: ServiceTiming = _timing(3000, 300, 30)
+    rp: ServiceTiming = _timing(3000, 120, 30)
+    # 10 s connect timeout is the guide's value for RCS.
+    rcs: ServiceTiming = _timing(10000, 60, 30)
+    interaction_receiver: ServiceTiming = _timing(3000, 120, 30)
+    webdav: ServiceTiming = _timing(3000, 300, 30)
+
+
+class TlsSettings(Model):
+    enabled: bool = False
+    port: int = Field(443, ge=1, le=65535)
+
+
+class HttpdSettings(Model):
+    port: int = Field(80, ge=1, le=65535)
+    tls: TlsSettings = TlsSettings()
+    max_agents: int = Field(500, ge=1, le=50000, description="logged-in agents to hold at once")
+    headroom_percent: int = Field(
+        25, ge=0, le=400, description="extra workers for non-long-poll requests, % of max_agents"
+    )
+    services: ServiceTimings = ServiceTimings()
+    member_ca_cert: str | None = Field(
+        None, description="PEM CA(s) that sign https members' certificates; default: the OS CA bundle"
+    )
+
+    @field_validator("member_ca_cert")
+    @classmethod
+    def _pem_ca(cls, v: str | None) -> str | None:
+        if v is not None and "-----BEGIN CERTIFICATE-----" not in v:
+            raise ValueError("must be PEM certificate(s) (-----BEGIN CERTIFICATE-----)")
+        return v
+
+    @model_validator(mode="after")
+    def _ports(self) -> HttpdSettings:
+        if self.tls.enabled and self.tls.port == self.port:
+            raise Problems([("tls.port", f"{self.tls.port} is also httpd.port")])
+        return self
+
+
+class AmiSettings(Model):
+    id: AmiId | None = Field(None, description="explicit AMI id; overrides the lookup")
+    owner: AwsAccount | None = Field(None, description="default: per OS profile")
+    name_filter: AmiNameFilter | None = Field(None, description="default: per OS profile")
+
+
+class Settings(Model):
+    environment: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9-]{0,31}$")]
+    os_profile: Literal["rhel6", "rhel8", "rhel9", "debian12"] = "rhel9"
+    network: NetworkSettings
+    cluster: ClusterSettings
+    httpd: HttpdSettings = HttpdSettings()
+    ami: AmiSettings = AmiSettings()
+    tenants: list[Tenant] = Field(min_length=1)
+    tls_cert: str | None = Field(None, description="PEM certificate (chain) for the HTTPS front")
+    tls_key: SecretStr | None = Field(None, description="PEM private key; a Pulumi secret")
+    hacluster_password: SecretStr | None = Field(
+        None, description="a Pulumi secret; generated when absent"
+    )
+    protect: bool | None = Field(None, description="protect resources; default true for prod")
+
+    @field_validator("tls_cert")
+    @classmethod
+    def _pem_cert(cls, v: str | None) -> str | None:
+        if v is not None and v != SECRET_PLACEHOLDER and "-----BEGIN CERTIFICATE-----" not in v:
+            raise ValueError("must be a PEM certificate (-----BEGIN CERTIFICATE-----)")
+        return v
+
+    @property
+    def is_protected(self) -> bool:
+        return self.environment == "prod" if self.protect is None else self.protect
+
+    @property
+    def transport(self) -> str:
+        return self.cluster.transport or ("udpu" if self.os_profile == "rhel6" else "knet")
+
+    @property
+    def any_https_member(self) -> bool:
+        return any(m.is_https for t in self.tenants for _, _, m in t.members)
+
+    def warnings(self) -> list[str]:
+        """Accepted but risky choices, shown in the preview and by the render command."""
+        out = []
+        if self.cluster.fencing.mode == "disabled":
+            out.append(
+                f"{NAMESPACE}:cluster.fencing.mode: STONITH is disabled; a split brain can put the VIP on both nodes"
+            )
+        if self.httpd.tls.enabled and self.tls_cert is None and self.environment == "prod":
+            out.append(f"{NAMESPACE}:tls_cert: prod serves a generated self-signed certificate; set tls_cert and tls_key")
+        return out
+
+    @model_validator(mode="after")
+    def _cross_checks(self) -> Settings:
+        items: list[tuple[str, str]] = []
+        for tid, n in Counter(t.id for t in self.tenants).items():
+            if n > 1:
+                idx = [i for i, t in enumerate(self.tenants) if t.id == tid]
+                items.append((f"tenants[{idx[1]}].id", f"tenant id {tid!r} is also tenants[{idx[0]}].id"))
+        net, nodes = self.network, self.cluster.nodes
+        for i, node in enumerate(nodes):
+            if node.ip not in net.subnet_cidr:
+                items.append((f"cluster.nodes[{i}].ip", f"{node.ip} is outside network.subnet_cidr {net.subnet_cidr}"))
+            if node.ip == net.vip:
+                items.append((f"cluster.nodes[{i}].ip", f"{node.ip} is also network.vip"))
+        for ti, t in enumerate(self.tenants):
+            for svc, mi, m in t.members:
+                if m.host == str(net.vip):
+                    items.append(
+                        (f"tenants[{ti}].{svc}.members[{mi}].url", f"member address {m.host} is the VIP")
+                    )
+        if self.transport == "knet" and self.os_profile == "rhel6":
+            items.append(("cluster.transport", "knet needs corosync 3; rhel6 (cman) supports udpu"))
+        if self.transport == "udpu" and self.os_profile != "rhel6":
+            items.append(("cluster.transport", f"{self.os_profile} runs corosync 3: use knet"))
+        if self.os_profile == "rhel6" and net.vip_mode == "aws":
+            items.append(
+                ("network.vip_mode", "RHEL 6 resource-agents ship no awsvip agent: use l2 (a LAN) or rhel8/rhel9")
+            )
+        if self.os_profile == "rhel6" and self.cluster.fencing.mode == "fence_aws":
+            items.append(("cluster.fencing.mode", "RHEL 6 fence-agents ship no fence_aws: use rhel8/rhel9"))
+        if self.cluster.fencing.mode == "fence_aws" and net.vip_mode != "aws":
+            items.append(("cluster.fencing.mode", "fence_aws needs network.vip_mode aws"))
+        if self.tls_key is not None and self.tls_cert is None:
+            items.append(("tls_key", "a TLS key was given without tls_cert"))
+        if self.tls_cert is not None and self.tls_key is None:
+            items.append(("tls_cert", "a TLS certificate was given without tls_key"))
+        _raise_if(items)
+        return self
+
+
+SECRET_PLACEHOLDER = "<secret>"
+
+
+class SettingsError(Exception):
+    """All problems of a stack, one line each, naming the config key."""
+
+    def __init__(self, problems: list[str], source: str = "stack"):
+        self.problems = problems
+        lines = "\n".join(f"  - {p}" for p in problems)
+        super().__init__(f"{source}: {len(problems)} problem(s) in the gir-lb settings:\n{lines}")
+
+
+def _key_path(loc: tuple[Any, ...]) -> str:
+    out = NAMESPACE + ":"
+    for i, part in enumerate(loc):
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("" if i == 0 else ".") + str(part)
+    return out.rstrip(":")
+
+
+def _join(base: str, sub: str) -> str:
+    if not sub:
+        return base
+    if base.endswith(":"):
+        return base + sub
+    return base + ("" if sub.startswith("[") else ".") + sub
+
+
+def _format_errors(exc: ValidationError) -> list[str]:
+    problems = []
+    for err in exc.errors():
+        # Unions report one error per branch; the function-after wrapper adds a location part.
+        loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
+        base = _key_path(loc) if loc else NAMESPACE + ":"
+        cause = (err.get("ctx") or {}).get("error")
+        if isinstance(cause, Problems):
+            problems += [f"{_join(base, sub)}: {msg}" for sub, msg in cause.items]
+        else:
+            msg = err["msg"].removeprefix("Value error, ")
+            problems.append(f"{base.rstrip(':') or NAMESPACE}: {msg}")
+    return problems
+
+
+def parse_settings(config: dict[str, Any], source: str = "stack") -> Settings:
+    """Validate a stack's gir-lb config (keys without the namespace). Raises SettingsError."""
+    try:
+        return Settings.model_validate(config)
+    except ValidationError as exc:
+        raise SettingsError(_format_errors(exc), source) from None
+
+
+def config_from_stack_file(doc: dict[str, Any]) -> dict[str, Any]:
+    """The gir-lb keys of a Pulumi.<stack>.yaml document; encrypted values become placeholders."""
+
+    def reveal(value: Any) -> Any:
+        if isinstance(value, dict):
+            if set(value) == {"secure"}:
+                return SECRET_PLACEHOLDER
+            return {k: reveal(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [reveal(v) for v in value]
+        return value
+
+    config = (doc or {}).get("config") or {}
+    prefix = NAMESPACE + ":"
+    return {k.removeprefix(prefix): reveal(v) for k, v in config.items() if k.startswith(prefix)}
+
+
+def load_stack(path: str) -> Settings:
+    import yaml
+
+    with open(path, encoding="utf-8") as fh:
+        doc = yaml.safe_load(fh)
+    return parse_settings(config_from_stack_file(doc), source=path)
