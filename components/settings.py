@@ -128,9 +128,7 @@ def _unique_routes(members: list[Any]) -> None:
     items = []
     for i, m in enumerate(members):
         if m.route in seen:
-            items.append(
-                (f"members[{i}].route", f"route {m.route!r} is already used by members[{seen[m.route]}]")
-            )
+            items.append((f"members[{i}].route", f"route {m.route!r} is already used by members[{seen[m.route]}]"))
         seen.setdefault(m.route, i)
     _raise_if(items)
 
@@ -163,9 +161,7 @@ class IrService(Model):
 
 class WebDavService(Model):
     members: list[WebDavMember] = Field(min_length=1)
-    extra_paths: list[PathSegment] = Field(
-        default_factory=list, description="extra WebDAV destinations, e.g. dest2 -> /tN/dest2"
-    )
+    extra_paths: list[PathSegment] = Field(default_factory=list, description="extra WebDAV destinations, e.g. dest2 -> /tN/dest2")
 
     @model_validator(mode="after")
     def _checks(self) -> WebDavService:
@@ -216,9 +212,7 @@ class NetworkSettings(Model):
         description="CIDR of subnet_id; checked offline here and against AWS at deploy time"
     )
     vip: ipaddress.IPv4Address
-    vip_mode: Literal["aws", "l2"] = Field(
-        "aws", description="aws: awsvip+IPaddr2 group; l2: IPaddr2 alone (a LAN or the lab)"
-    )
+    vip_mode: Literal["aws", "l2"] = Field("aws", description="aws: awsvip+IPaddr2 group; l2: IPaddr2 alone (a LAN or the lab)")
     client_cidrs: list[ipaddress.IPv4Network] = Field(min_length=1)
     admin_cidrs: list[ipaddress.IPv4Network] = Field(min_length=1)
     instance_type: InstanceType = "t3.medium"
@@ -247,9 +241,7 @@ class FencingSettings(Model):
 class ClusterSettings(Model):
     name: ClusterName = "gir-lb"
     nodes: list[ClusterNode] = Field(min_length=2, max_length=2)
-    transport: Literal["knet", "udpu"] | None = Field(
-        None, description="default: knet (corosync 3) or udpu (cman on rhel6)"
-    )
+    transport: Literal["knet", "udpu"] | None = Field(None, description="default: knet (corosync 3) or udpu (cman on rhel6)")
     token_ms: int = Field(1000, ge=500, le=60000, description="corosync totem token")
     vip_monitor_s: int = Field(10, ge=1, le=300)
     httpd_monitor_s: int = Field(10, ge=1, le=300)
@@ -297,9 +289,7 @@ class HttpdSettings(Model):
     port: int = Field(80, ge=1, le=65535)
     tls: TlsSettings = TlsSettings()
     max_agents: int = Field(500, ge=1, le=50000, description="logged-in agents to hold at once")
-    headroom_percent: int = Field(
-        25, ge=0, le=400, description="extra workers for non-long-poll requests, % of max_agents"
-    )
+    headroom_percent: int = Field(25, ge=0, le=400, description="extra workers for non-long-poll requests, % of max_agents")
     services: ServiceTimings = ServiceTimings()
     member_ca_cert: str | None = Field(
         None, description="PEM CA(s) that sign https members' certificates; default: the OS CA bundle"
@@ -335,9 +325,7 @@ class Settings(Model):
     tenants: list[Tenant] = Field(min_length=1)
     tls_cert: str | None = Field(None, description="PEM certificate (chain) for the HTTPS front")
     tls_key: SecretStr | None = Field(None, description="PEM private key; a Pulumi secret")
-    hacluster_password: SecretStr | None = Field(
-        None, description="a Pulumi secret; generated when absent"
-    )
+    hacluster_password: SecretStr | None = Field(None, description="a Pulumi secret; generated when absent")
     protect: bool | None = Field(None, description="protect resources; default true for prod")
 
     @field_validator("tls_cert")
@@ -363,9 +351,7 @@ class Settings(Model):
         """Accepted but risky choices, shown in the preview and by the render command."""
         out = []
         if self.cluster.fencing.mode == "disabled":
-            out.append(
-                f"{NAMESPACE}:cluster.fencing.mode: STONITH is disabled; a split brain can put the VIP on both nodes"
-            )
+            out.append(f"{NAMESPACE}:cluster.fencing.mode: STONITH is disabled; a split brain can put the VIP on both nodes")
         if self.httpd.tls.enabled and self.tls_cert is None and self.environment == "prod":
             out.append(f"{NAMESPACE}:tls_cert: prod serves a generated self-signed certificate; set tls_cert and tls_key")
         return out
@@ -386,17 +372,13 @@ class Settings(Model):
         for ti, t in enumerate(self.tenants):
             for svc, mi, m in t.members:
                 if m.host == str(net.vip):
-                    items.append(
-                        (f"tenants[{ti}].{svc}.members[{mi}].url", f"member address {m.host} is the VIP")
-                    )
+                    items.append((f"tenants[{ti}].{svc}.members[{mi}].url", f"member address {m.host} is the VIP"))
         if self.transport == "knet" and self.os_profile == "rhel6":
             items.append(("cluster.transport", "knet needs corosync 3; rhel6 (cman) supports udpu"))
         if self.transport == "udpu" and self.os_profile != "rhel6":
             items.append(("cluster.transport", f"{self.os_profile} runs corosync 3: use knet"))
         if self.os_profile == "rhel6" and net.vip_mode == "aws":
-            items.append(
-                ("network.vip_mode", "RHEL 6 resource-agents ship no awsvip agent: use l2 (a LAN) or rhel8/rhel9")
-            )
+            items.append(("network.vip_mode", "RHEL 6 resource-agents ship no awsvip agent: use l2 (a LAN) or rhel8/rhel9"))
         if self.os_profile == "rhel6" and self.cluster.fencing.mode == "fence_aws":
             items.append(("cluster.fencing.mode", "RHEL 6 fence-agents ship no fence_aws: use rhel8/rhel9"))
         if self.cluster.fencing.mode == "fence_aws" and net.vip_mode != "aws":

@@ -1,0 +1,34 @@
+"""Reads a stack's gir-lb config from the Pulumi engine into the settings model.
+
+Secret keys are read as presence only: their values reach the hosts as Pulumi secrets (stdin of
+a command), never through the settings model."""
+
+from __future__ import annotations
+
+import json
+
+import pulumi
+
+from .settings import NAMESPACE, SECRET_PLACEHOLDER, Settings, parse_settings
+
+SECRET_KEYS = ("tls_key", "hacluster_password")
+
+
+def settings_from_pulumi() -> Settings:
+    cfg = pulumi.Config(NAMESPACE)
+    raw: dict[str, object] = {}
+    for key in Settings.model_fields:
+        if key in SECRET_KEYS:
+            if cfg.get_secret(key) is not None:  # an Output when set; value not read here
+                raw[key] = SECRET_PLACEHOLDER
+            continue
+        text = cfg.get(key)
+        if text is None:
+            continue
+        try:
+            raw[key] = json.loads(text) if text[:1] in "{[" else text
+        except json.JSONDecodeError:
+            raw[key] = text
+        if text in ("true", "false"):
+            raw[key] = text == "true"
+    return parse_settings(raw, source=f"stack {pulumi.get_stack()}")

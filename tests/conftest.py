@@ -1,0 +1,76 @@
+"""Shared helpers: stack files, a valid base config to mutate, and the rendered tree on disk."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import pytest
+import yaml
+
+from components.render import render_bundle
+from components.settings import config_from_stack_file, parse_settings
+
+REPO = Path(__file__).resolve().parent.parent
+STACK_FILES = sorted((REPO / "stacks").glob("Pulumi.*.yaml"))
+STACK_NAMES = [p.name.removeprefix("Pulumi.").removesuffix(".yaml") for p in STACK_FILES]
+
+
+def stack_config(name: str) -> dict:
+    doc = yaml.safe_load((REPO / "stacks" / f"Pulumi.{name}.yaml").read_text())
+    return config_from_stack_file(doc)
+
+
+def member(url: str, **extra) -> dict:
+    return {"url": url, **extra}
+
+
+def tenant(tid: str, base_port: int = 9000, scheme: str = "http") -> dict:
+    """A complete tenant whose members live on loopback ports base_port.."""
+    u = lambda n: f"{scheme}://127.0.0.1:{base_port + n}"  # noqa: E731
+    return {
+        "id": tid,
+        "rws": {"members": [member(u(1), route=f"{tid.upper()}RWS1"), member(u(2), route=f"{tid.upper()}RWS2")]},
+        "rp": {"members": [member(u(11)), member(u(12))]},
+        "rcs": {"members": [member(u(21), app_name=f"{tid.upper()} RCS 1"), member(u(22), app_name=f"{tid.upper()} RCS 2")]},
+        "interaction_receiver": {"members": [member(u(31)), member(u(32))]},
+        "webdav": {"members": [member(u(41)), member(u(42), hot_standby=True)], "extra_paths": ["dest2"]},
+    }
+
+
+def base_config(os_profile: str = "rhel9", **overrides) -> dict:
+    cfg = {
+        "environment": "test",
+        "os_profile": os_profile,
+        "network": {
+            "region": "eu-west-1",
+            "subnet_id": "subnet-0123456789abcdef0",
+            "subnet_cidr": "10.0.1.0/24",
+            "vip": "10.0.1.50",
+            "vip_mode": "l2" if os_profile in ("rhel6", "debian12") else "aws",
+            "client_cidrs": ["10.0.0.0/16"],
+            "admin_cidrs": ["10.0.250.0/24"],
+        },
+        "cluster": {
+            "name": "gir-lb-test",
+            "nodes": [{"name": "lb-a", "ip": "10.0.1.11"}, {"name": "lb-b", "ip": "10.0.1.12"}],
+        },
+        "tenants": [tenant("t1", 9100), tenant("t2", 9200)],
+    }
+    if os_profile in ("rhel6", "debian12"):
+        cfg["cluster"]["fencing"] = {"mode": "disabled"}
+    cfg.update(copy.deepcopy(overrides))
+    return cfg
+
+
+def write_tree(settings, dest: Path) -> Path:
+    for rel, text in render_bundle(settings).tree().items():
+        target = dest / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text)
+    return dest
+
+
+@pytest.fixture
+def settings_of():
+    return lambda cfg: parse_settings(cfg, source="test")

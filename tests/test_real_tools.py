@@ -1,0 +1,233 @@
+"""Each rendered file checked by the real program that will read it."""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import jsonschema
+import pytest
+import yaml
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
+
+import tools
+from components.settings import parse_settings
+from conftest import REPO, STACK_FILES, STACK_NAMES, base_config, stack_config, tenant, write_tree
+
+pytestmark = pytest.mark.tools
+SCHEMA = REPO.parent / "shared" / "reference" / "pulumi-project.schema.json"
+FAKE_IDS = ("i-0123456789abcdef0", "i-0fedcba9876543210")
+
+
+def rendered(tmp_path: Path, cfg: dict) -> Path:
+    return write_tree(parse_settings(cfg), tmp_path / "tree")
+
+
+# ---- apache2 -t -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", STACK_NAMES)
+def test_apache_accepts_every_stack(tmp_path, name):
+    cfg = stack_config(name)
+    tree = rendered(tmp_path, cfg)
+    done = tools.apache_configtest(tree, tmp_path)
+    assert done.returncode == 0 and "Syntax OK" in done.stderr, done.stderr
+
+
+@pytest.mark.parametrize("profile", ["rhel8", "debian12"])
+def test_apache_accepts_each_24_profile_with_tls_and_https_members(tmp_path, profile):
+    crt, _ = tools.test_certificate(str(tmp_path))
+    cfg = base_config(profile, httpd={"tls": {"enabled": True}, "member_ca_cert": crt})
+    cfg["tenants"].append(tenant("t3", 9300, scheme="https"))
+    done = tools.apache_configtest(rendered(tmp_path, cfg), tmp_path)
+    assert done.returncode == 0, done.stderr
+
+
+@pytest.mark.parametrize(
+    "breakage",
+    [
+        ("</Proxy>", "</Proxv>"),  # the guide's typo
+        ("stickysession=ROUTEID", "stickysession=ROUTEID bogus=1"),
+        ("Require ip 127.0.0.1", "Require ipp 127.0.0.1"),
+    ],
+)
+def test_apache_check_fails_on_a_broken_file(tmp_path, breakage):
+    """The harness can fail: a broken rendered file is refused."""
+    tree = rendered(tmp_path, base_config())
+    for f in (tree / "etc/httpd").rglob("*.conf"):
+        f.write_text(f.read_text().replace(*breakage, 1))
+    done = tools.apache_configtest(tree, tmp_path)
+    assert done.returncode != 0 and "Syntax error" in done.stderr, done.stderr
+
+
+@hsettings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    ids=st.lists(st.from_regex(r"[a-z][a-z0-9]{0,15}", fullmatch=True), min_size=1, max_size=5, unique=True),
+    extra=st.lists(st.from_regex(r"dest[0-9]{1,3}", fullmatch=True), max_size=3, unique=True),
+    agents=st.integers(1, 20000),
+    tls=st.booleans(),
+    https=st.booleans(),
+    profile=st.sampled_from(["rhel8", "rhel9", "debian12"]),
+)
+def test_apache_accepts_generated_settings(tmp_path_factory, ids, extra, agents, tls, https, profile):
+    tmp = tmp_path_factory.mktemp("gen")
+    crt, _ = tools.test_certificate(str(tmp))
+    tenants = [tenant(t, 9000 + 100 * i, scheme="https" if https and i == 0 else "http") for i, t in enumerate(ids)]
+    for t in tenants:
+        t["webdav"]["extra_paths"] = extra
+    cfg = base_config(profile, httpd={"tls": {"enabled": tls}, "max_agents": agents, "member_ca_cert": crt}, tenants=tenants)
+    done = tools.apache_configtest(rendered(tmp, cfg), tmp)
+    assert done.returncode == 0, done.stderr
+
+
+# ---- cloud-init schema ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("profile", ["rhel6", "rhel8", "rhel9", "debian12"])
+def test_user_data_is_valid_cloud_config(tmp_path, profile):
+    tree = rendered(tmp_path, base_config(profile))
+    done = tools.cloud_init_schema(tree / "cloud-init/user-data.yaml")
+    assert done.returncode == 0 and "Valid cloud-config" in done.stdout, done.stdout + done.stderr
+
+
+@pytest.mark.parametrize("name", STACK_NAMES)
+def test_stack_user_data_is_valid_cloud_config(tmp_path, name):
+    tree = rendered(tmp_path, stack_config(name))
+    done = tools.cloud_init_schema(tree / "cloud-init/user-data.yaml")
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_cloud_init_schema_check_can_fail(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("#cloud-config\npackages: 5\nruncmd: {a: b}\n")
+    assert tools.cloud_init_schema(bad).returncode != 0
+
+
+# ---- shellcheck --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("profile", ["rhel6", "rhel8", "rhel9", "debian12"])
+def test_scripts_pass_shellcheck(tmp_path, profile):
+    tree = rendered(tmp_path, base_config(profile))
+    scripts = sorted((tree / "cluster").glob("*.sh"))
+    assert len(scripts) == 4
+    done = tools.shellcheck(*scripts)
+    assert done.returncode == 0, done.stdout
+
+
+@pytest.mark.parametrize("name", STACK_NAMES)
+def test_stack_scripts_pass_shellcheck(tmp_path, name):
+    tree = rendered(tmp_path, stack_config(name))
+    done = tools.shellcheck(*sorted((tree / "cluster").glob("*.sh")))
+    assert done.returncode == 0, done.stdout
+
+
+def test_shellcheck_can_fail(tmp_path):
+    bad = tmp_path / "bad.sh"
+    bad.write_text("#!/bin/bash\nrm -rf $1/*\n")
+    assert tools.shellcheck(bad).returncode != 0
+
+
+# ---- pcs -f + crm_verify + crm_simulate -------------------------------------------------------------
+
+
+def configuration(cib: Path) -> bytes:
+    return ET.tostring(ET.parse(cib).getroot().find("configuration"))
+
+
+@pytest.mark.parametrize(
+    "cfg, args",
+    [
+        (base_config("rhel9"), FAKE_IDS),  # awsvip+IPaddr2 group, fence_aws
+        (base_config("debian12"), ()),  # IPaddr2 alone, STONITH opted out
+    ],
+    ids=["aws-fence_aws", "l2-no-stonith"],
+)
+def test_cluster_resources_verify_and_fail_over(tmp_path, cfg, args):
+    tree = rendered(tmp_path, cfg)
+    cib = tmp_path / "cib.xml"
+    built = tools.pcs_build(tree / "cluster/resources.sh", cib, *args)
+    assert built.returncode == 0, built.stderr
+    verified = tools.crm_verify(cib)
+    assert verified.returncode == 0, verified.stderr
+
+    nodes = [n["name"] for n in cfg["cluster"]["nodes"]]
+    up = tools.crm_simulate(cib, "--in-place", *[f"--node-up={n}" for n in nodes], shadow_dir=tmp_path / "shadow")
+    assert up.returncode == 0, up.stderr
+    where = tools.placement(up.stdout)
+    assert {"webserver", "vip_addr" if args else "virtual_ip"} <= set(where), up.stdout
+    active = where["webserver"]
+    assert len({node for res, node in where.items() if res != "fence_nodes"}) == 1, where  # all together
+
+    failed = tools.crm_simulate(cib, f"--node-fail={active}", shadow_dir=tmp_path / "shadow")
+    assert failed.returncode == 0, failed.stderr
+    after = tools.placement(failed.stdout)
+    other = next(n for n in nodes if n != active)
+    assert after["webserver"] == other and all(node == other for node in after.values()), failed.stdout
+    if args:
+        assert f"Fence (reboot) {active}" in failed.stdout
+
+
+def test_cluster_resources_are_idempotent(tmp_path):
+    tree = rendered(tmp_path, base_config("rhel9"))
+    cib = tmp_path / "cib.xml"
+    assert tools.pcs_build(tree / "cluster/resources.sh", cib, *FAKE_IDS).returncode == 0
+    first = configuration(cib)
+    again = tools.pcs_build(tree / "cluster/resources.sh", cib, *FAKE_IDS)
+    assert again.returncode == 0, again.stderr
+    assert configuration(cib) == first
+
+
+def test_resources_script_refuses_bad_instance_ids(tmp_path):
+    tree = rendered(tmp_path, base_config("rhel9"))
+    done = tools.pcs_build(tree / "cluster/resources.sh", tmp_path / "cib.xml", "i-123; reboot", FAKE_IDS[1])
+    assert done.returncode == 2 and "not an EC2 instance id" in done.stderr
+
+
+def test_crm_verify_can_fail(tmp_path):
+    """Without the script's stonith-enabled=false, an l2 config with no fence device is invalid."""
+    cib = tmp_path / "cib.xml"
+    cib.write_text(tools.run(["cibadmin", "--empty"]).stdout)
+    assert tools.run(["pcs", "-f", str(cib), "resource", "create", "x", "ocf:heartbeat:Dummy"]).returncode == 0
+    assert tools.crm_verify(cib).returncode != 0
+
+
+# ---- Pulumi project and stack files ----------------------------------------------------------------
+
+
+def project() -> dict:
+    return yaml.safe_load((REPO / "Pulumi.yaml").read_text())
+
+
+def test_pulumi_yaml_matches_pulumis_project_schema():
+    schema = json.loads(SCHEMA.read_text())
+    jsonschema.Draft202012Validator(schema).validate(project())
+    p = project()
+    assert p["name"] == "gir-lb" and p["stackConfigDir"] == "stacks"
+    assert p["runtime"]["name"] == "python" and p["runtime"]["options"]["virtualenv"] == ".venv"
+
+
+def test_schema_check_can_fail():
+    schema = json.loads(SCHEMA.read_text())
+    bad = {**project(), "config": {"network": {"type": "object"}}}  # Pulumi allows no object config type
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.Draft202012Validator(schema).validate(bad)
+
+
+PY_TYPES = {"string": str, "integer": int, "boolean": bool, "array": list}
+
+
+@pytest.mark.parametrize("path", STACK_FILES, ids=STACK_NAMES)
+def test_stack_files_match_declared_config_types(path):
+    declared = project()["config"]
+    config = yaml.safe_load(path.read_text())["config"]
+    for key, decl in declared.items():
+        value = config.get(f"gir-lb:{key}")
+        if value is None:
+            assert "default" in decl, f"{path.name}: gir-lb:{key} is required by Pulumi.yaml"
+            continue
+        assert isinstance(value, PY_TYPES[decl["type"]]), f"{path.name}: gir-lb:{key} must be {decl['type']}"
+    assert all(k.split(":")[0] in ("gir-lb", "aws") for k in config), list(config)

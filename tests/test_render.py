@@ -1,0 +1,275 @@
+"""The renderer: pure, deterministic, and what each file must say (the guide's conventions with
+the measured multi-tenant fixes)."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+
+import pytest
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
+
+from components.render import mpm_sizing, render_bundle
+from components.settings import parse_settings
+from conftest import REPO, STACK_NAMES, base_config, stack_config, tenant
+
+SECRET = "S3cr3t-Do-Not-Leak"
+
+
+def bundle_of(cfg):
+    return render_bundle(parse_settings(cfg))
+
+
+def test_render_module_does_not_import_pulumi():
+    code = "import sys, components.render, components.__main__; print('pulumi' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize("name", STACK_NAMES)
+def test_rerender_is_byte_identical(name):
+    a = render_bundle(parse_settings(stack_config(name))).tree()
+    b = render_bundle(parse_settings(stack_config(name))).tree()
+    assert a == b and len(a) >= 10
+
+
+def test_layout_for_rhel_and_debian():
+    rhel = bundle_of(base_config("rhel9")).tree()
+    assert {
+        "etc/httpd/conf.d/serverstatus.conf",
+        "etc/httpd/conf.d/gir-lb.conf",
+        "etc/httpd/conf.d/gir-lb-mpm.conf",
+        "etc/httpd/conf.d/gir-lb/loadbalancer_t1.conf",
+        "etc/httpd/conf.d/gir-lb/loadbalancer_t2.conf",
+        "cloud-init/user-data.yaml",
+        "cluster/node-prepare.sh",
+        "cluster/cluster-setup.sh",
+        "cluster/resources.sh",
+        "cluster/httpd-reload.sh",
+    } <= set(rhel)
+    deb = bundle_of(base_config("debian12")).tree()
+    assert "etc/apache2/conf-enabled/gir-lb/loadbalancer_t1.conf" in deb
+
+
+def test_include_lines_name_each_tenant_once():
+    tree = bundle_of(base_config()).tree()
+    includes = re.findall(r"^Include (\S+)$", tree["etc/httpd/conf.d/gir-lb.conf"], re.M)
+    assert includes == ["conf.d/gir-lb/loadbalancer_t1.conf", "conf.d/gir-lb/loadbalancer_t2.conf"]
+
+
+@pytest.mark.parametrize(
+    "profile, expect, refuse",
+    [
+        ("rhel6", ["Order deny,allow", "Deny from all", "Allow from 127.0.0.1"], ["Require"]),
+        ("rhel9", ["Require ip 127.0.0.1"], ["Require local", "Allow from"]),
+    ],
+)
+def test_serverstatus_is_loopback_only(profile, expect, refuse):
+    text = bundle_of(base_config(profile)).tree()["etc/httpd/conf.d/serverstatus.conf"]
+    assert "SetHandler server-status" in text and "ExtendedStatus Off" in text
+    assert all(e in text for e in expect) and not any(r in text for r in refuse)
+
+
+def tenant_conf(cfg, tid="t1", profile_dir="etc/httpd/conf.d/gir-lb"):
+    return bundle_of(cfg).tree()[f"{profile_dir}/loadbalancer_{tid}.conf"]
+
+
+def test_rws_block():
+    text = tenant_conf(base_config())
+    assert '<Proxy "balancer://t1-rws">' in text
+    assert 'BalancerMember "http://127.0.0.1:9101" route=T1RWS1 connectiontimeout=3000ms timeout=300 retry=30' in text
+    assert "ProxySet stickysession=ROUTEID\n" in text
+    # cookie header scoped to this tenant's RWS paths, with the exact env name
+    block = re.search(r'<LocationMatch "\^/t1/\(api\|internal-api\)\(/\|\$\)">\n(.*?)</LocationMatch>', text, re.S)
+    assert block, text
+    assert block.group(1).strip() == (
+        'Header add Set-Cookie "ROUTEID=.%{BALANCER_WORKER_ROUTE}e; path=/t1" env=BALANCER_ROUTE_CHANGED'
+    )
+    assert text.count("Header add Set-Cookie") == 1
+    assert 'ProxyPass        "/t1/api"          "balancer://t1-rws/api"' in text
+    assert 'ProxyPass        "/t1/internal-api" "balancer://t1-rws/internal-api"' in text
+
+
+def test_rp_has_no_hot_standby_and_no_stickiness():
+    text = tenant_conf(base_config())
+    rp = re.search(r'<Proxy "balancer://t1-rp">(.*?)</Proxy>', text, re.S).group(1)
+    assert rp.count("BalancerMember") == 2 and "status=" not in rp and "sticky" not in rp
+    assert 'ProxyPass        "/t1/rp/api" "balancer://t1-rp/api"' in text
+
+
+def test_rcs_block():
+    text = tenant_conf(base_config())
+    rcs = re.search(r'<Proxy "balancer://t1-rcs">(.*?)</Proxy>', text, re.S).group(1)
+    assert 'BalancerMember "http://127.0.0.1:9121" route=T1_RCS_1 disablereuse=On connectiontimeout=10000ms' in rcs
+    assert "ProxySet stickysession=JSESSIONID|jsessionid" in rcs
+    assert 'ProxyPass        "/t1/rcs" "balancer://t1-rcs/rcs"' in text
+    assert re.search(r'<LocationMatch "\^/t1/rcs\(/\|;\|\$\)">\n\s+ProxyPassReverseCookiePath "/rcs" "/t1/rcs"', text)
+
+
+def test_ir_and_webdav_blocks():
+    text = tenant_conf(base_config())
+    assert 'ProxyPass        "/t1/interactionreceiver" "balancer://t1-ir/interactionreceiver"' in text
+    dav = re.search(r'<Proxy "balancer://t1-webdav">(.*?)</Proxy>', text, re.S).group(1)
+    lines = [line.strip() for line in dav.strip().splitlines()]
+    assert lines[0].endswith("retry=30") and lines[1].endswith("status=+H"), lines
+    for path in ("recordings", "dest2"):
+        assert f'ProxyPass        "/t1/{path}" "balancer://t1-webdav/{path}"' in text
+
+
+def test_service_timings_come_from_settings():
+    cfg = base_config(httpd={"services": {"rws": {"connect_timeout_ms": 1500, "timeout_s": 900, "retry_s": 5}}})
+    text = tenant_conf(cfg)
+    assert "route=T1RWS1 connectiontimeout=1500ms timeout=900 retry=5" in text
+    assert "route=T1_RCS_1 disablereuse=On connectiontimeout=10000ms timeout=60 retry=30" in text  # defaults kept
+
+
+def test_balancer_names_are_unique_per_tenant_and_service():
+    cfg = base_config(tenants=[tenant(f"t{i}", 9000 + 100 * i) for i in range(1, 6)])
+    tree = bundle_of(cfg).tree()
+    names = re.findall(r'<Proxy "balancer://([^"]+)">', "".join(tree.values()))
+    assert len(names) == 25 == len(set(names))
+
+
+def test_tls_front_and_proxy_engine():
+    plain = bundle_of(base_config()).tree()
+    assert not any(p.endswith("ssl.conf") for p in plain)  # no TLS, no https member: no mod_ssl config
+    tls = bundle_of(base_config(httpd={"tls": {"enabled": True}})).tree()
+    ssl = tls["etc/httpd/conf.d/ssl.conf"]
+    assert "Listen 443 https" in ssl and "SSLProtocol -all +TLSv1.2 +TLSv1.3" in ssl
+    assert 'SSLCertificateKeyFile "conf.d/gir-lb/tls/server.key"' in ssl and "SSLProxyEngine" not in ssl
+    assert tls["etc/httpd/conf.d/gir-lb/tls/server.key"].startswith("<secret:")
+    https_member = base_config()
+    https_member["tenants"][0]["rws"]["members"][0]["url"] = "https://127.0.0.1:9443"
+    ssl2 = bundle_of(https_member).tree()["etc/httpd/conf.d/ssl.conf"]
+    assert "SSLProxyEngine on" in ssl2 and "SSLProxyVerify require" in ssl2 and "<VirtualHost" not in ssl2
+    old = bundle_of(base_config("rhel6", httpd={"tls": {"enabled": True}})).tree()["etc/httpd/conf.d/ssl.conf"]
+    assert "SSLProtocol all -SSLv2 -SSLv3 -TLSv1 -TLSv1.1" in old
+
+
+@pytest.mark.parametrize(
+    "agents, headroom, processes",
+    [(1, 25, 1), (150, 25, 2), (2000, 25, 25), (10000, 20, 120)],
+)
+def test_mpm_sizing_holds_every_agent_plus_headroom(agents, headroom, processes):
+    m = mpm_sizing(agents, headroom)
+    assert m.processes == processes
+    assert m.max_request_workers >= agents * (1 + headroom / 100)
+    assert m.max_request_workers == m.processes * m.threads_per_child
+    assert m.server_limit == 2 * m.processes  # graceful-reload headroom
+
+
+def test_mpm_file_matches_sizing():
+    text = bundle_of(base_config(httpd={"max_agents": 2000})).tree()["etc/httpd/conf.d/gir-lb-mpm.conf"]
+    assert re.search(r"MaxRequestWorkers\s+2500\n", text) and re.search(r"ServerLimit\s+50\n", text)
+    old = bundle_of(base_config("rhel6", httpd={"max_agents": 2000})).tree()["etc/httpd/conf.d/gir-lb-mpm.conf"]
+    assert "<IfModule worker.c>" in old and re.search(r"MaxClients\s+2500\n", old)
+
+
+def test_user_data_has_no_tenant_config_and_no_secret():
+    cfg = base_config(hacluster_password=SECRET, httpd={"tls": {"enabled": True}})
+    cfg["tls_cert"] = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
+    cfg["tls_key"] = SECRET
+    b = bundle_of(cfg)
+    assert SECRET not in "".join(b.tree().values())
+    for word in ("t1", "127.0.0.1", "BalancerMember", "T1RWS1"):
+        assert word not in b.user_data
+    other = base_config(hacluster_password=SECRET, tenants=[tenant("t9", 9900)])
+    assert bundle_of(other).user_data == b.user_data  # tenants never change user-data
+
+
+def test_user_data_packages_per_profile():
+    assert "- cman\n" in bundle_of(base_config("rhel6")).user_data
+    rhel9 = bundle_of(base_config("rhel9")).user_data
+    assert "- fence-agents-aws\n" in rhel9 and "- cman" not in rhel9
+    assert "- disable\n  - --now\n  - httpd\n" in rhel9
+    assert "- a2enmod\n" in bundle_of(base_config("debian12")).user_data
+
+
+def test_cluster_scripts_per_stack():
+    old = bundle_of(base_config("rhel6")).scripts
+    setup = old["cluster-setup.sh"]
+    order = [
+        "--createcluster gir-lb-test",
+        "--addnode lb-a",
+        "--addnode lb-b",
+        "--addfencedev pcmk agent=fence_pcmk",
+        "--addmethod pcmk-redirect lb-a",
+        "--addmethod pcmk-redirect lb-b",
+        "--addfenceinst pcmk lb-a pcmk-redirect port=lb-a",
+        "--addfenceinst pcmk lb-b pcmk-redirect port=lb-b",
+        "--setcman two_node=1 expected_votes=1 transport=udpu",
+        "CMAN_QUORUM_TIMEOUT=0",
+        "service cman start",
+        "service pacemaker start",
+    ]
+    positions = [setup.index(x) for x in order]
+    assert positions == sorted(positions)
+    assert "pcs_f property set no-quorum-policy=ignore" in old["resources.sh"]
+    new = bundle_of(base_config("rhel9")).scripts["cluster-setup.sh"]
+    assert "pcs host auth lb-a addr=10.0.1.11 lb-b addr=10.0.1.12 -u hacluster" in new
+    assert "transport knet totem token=1000" in new and "pcs cluster enable --all" in new
+    assert " -p " not in new  # the password never goes on a command line
+
+
+def test_vip_resources_per_mode():
+    aws = bundle_of(base_config("rhel9")).scripts["resources.sh"]
+    assert "ocf:heartbeat:awsvip secondary_private_ip=10.0.1.50" in aws and "--group virtual_ip" in aws
+    assert "fence_aws region=eu-west-1" in aws and "stonith-enabled=true" in aws
+    l2 = bundle_of(base_config("debian12")).scripts["resources.sh"]
+    assert "awsvip" not in l2 and "resource create virtual_ip ocf:heartbeat:IPaddr2 ip=10.0.1.50 cidr_netmask=24" in l2
+    assert "stonith-enabled=false" in l2 and "fence_aws" not in l2
+    for text in (aws, l2):
+        assert "statusurl=http://127.0.0.1:80/server-status" in text
+        assert "constraint colocation add webserver with virtual_ip INFINITY" in text
+        assert "constraint order virtual_ip 'then' webserver" in text
+
+
+def test_cli_writes_the_folder_and_rejects_a_bad_stack(tmp_path):
+    out = tmp_path / "dev"
+    run = subprocess.run(
+        [sys.executable, "-m", "components", "render", "--stack", "dev", "--out", str(out)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+    )
+    assert run.returncode == 0, run.stderr
+    assert (out / "etc/httpd/conf.d/gir-lb/loadbalancer_t1.conf").is_file()
+    assert (out / "cluster/resources.sh").stat().st_mode & 0o111
+    bad = tmp_path / "Pulumi.bad.yaml"
+    bad.write_text((REPO / "stacks/Pulumi.dev.yaml").read_text().replace("vip: 10.20.1.50", "vip: 10.99.1.50"))
+    run = subprocess.run(
+        [sys.executable, "-m", "components", "render", "--file", str(bad), "--out", str(tmp_path / "bad")],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+    )
+    assert run.returncode == 1
+    assert "gir-lb:network.vip: 10.99.1.50 is outside subnet_cidr 10.20.1.0/24" in run.stderr
+    assert not (tmp_path / "bad").exists()
+
+
+def test_secure_values_in_a_stack_file_render_as_placeholders(tmp_path):
+    text = (REPO / "stacks/Pulumi.dev.yaml").read_text()
+    text += "  gir-lb:hacluster_password:\n    secure: v1:AAAABBBBCCCC\n"
+    f = tmp_path / "Pulumi.sec.yaml"
+    f.write_text(text)
+    from components.settings import load_stack
+
+    s = load_stack(str(f))
+    assert s.hacluster_password.get_secret_value() == "<secret>"
+
+
+@hsettings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    ids=st.lists(st.from_regex(r"[a-z][a-z0-9]{0,15}", fullmatch=True), min_size=1, max_size=4, unique=True),
+    agents=st.integers(1, 50000),
+    profile=st.sampled_from(["rhel6", "rhel8", "rhel9", "debian12"]),
+)
+def test_generated_settings_render_deterministically(ids, agents, profile):
+    cfg = base_config(profile, httpd={"max_agents": agents}, tenants=[tenant(t, 9000) for t in ids])
+    a, b = bundle_of(cfg).tree(), bundle_of(cfg).tree()
+    assert a == b
+    assert sum(1 for p in a if "/loadbalancer_" in p) == len(ids)

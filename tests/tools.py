@@ -1,0 +1,117 @@
+"""Runs the real programs that will read the rendered files: apache2, cloud-init, shellcheck,
+pcs, crm_verify and crm_simulate. Each returns the completed process; callers assert on it."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+from functools import cache
+from pathlib import Path
+
+APACHE_MODULES = Path("/usr/lib/apache2/modules")
+# What RHEL's httpd.conf + conf.modules.d (or Debian's a2enmod list in user-data) load.
+MODULES = [
+    ("mpm_event_module", "mod_mpm_event.so"),
+    ("authz_core_module", "mod_authz_core.so"),
+    ("authz_host_module", "mod_authz_host.so"),
+    ("headers_module", "mod_headers.so"),
+    ("status_module", "mod_status.so"),
+    ("slotmem_shm_module", "mod_slotmem_shm.so"),
+    ("socache_shmcb_module", "mod_socache_shmcb.so"),
+    ("proxy_module", "mod_proxy.so"),
+    ("proxy_http_module", "mod_proxy_http.so"),
+    ("proxy_balancer_module", "mod_proxy_balancer.so"),
+    ("lbmethod_byrequests_module", "mod_lbmethod_byrequests.so"),
+    ("ssl_module", "mod_ssl.so"),
+]
+PROFILE_ROOTS = {"etc/httpd": "conf.d", "etc/apache2": "conf-enabled"}
+
+
+def run(cmd: list[str], timeout: float = 120, **kw) -> subprocess.CompletedProcess:
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, **kw)
+
+
+@cache
+def test_certificate(workdir: str) -> tuple[str, str]:
+    """A throwaway self-signed certificate and key (PEM text) for the TLS front."""
+    key, crt = Path(workdir) / "test.key", Path(workdir) / "test.crt"
+    done = run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            str(key),
+            "-out",
+            str(crt),
+            "-days",
+            "2",
+            "-subj",
+            "/CN=gir-lb.test",
+        ]
+    )
+    assert done.returncode == 0, done.stderr
+    return crt.read_text(), key.read_text()
+
+
+def apache_configtest(tree: Path, workdir: Path) -> subprocess.CompletedProcess:
+    """`apache2 -t` on a harness main config that loads the modules and includes the rendered
+    2.4 files from their node layout (ServerRoot = the rendered etc/httpd or etc/apache2)."""
+    roots = [r for r in PROFILE_ROOTS if (tree / r).is_dir()]
+    assert len(roots) == 1, roots
+    server_root = tree / roots[0]
+    crt, key = test_certificate(str(workdir))
+    for placeholder, text in (("server.crt", crt), ("server.key", key)):
+        for f in server_root.rglob(placeholder):
+            f.write_text(text)
+    loads = "\n".join(f"LoadModule {name} {APACHE_MODULES / so}" for name, so in MODULES)
+    main = workdir / "harness.conf"
+    main.write_text(
+        f'ServerRoot "{server_root}"\n'
+        f'PidFile "{workdir}/httpd.pid"\nDefaultRuntimeDir "{workdir}"\nErrorLog "{workdir}/error.log"\n'
+        "ServerName gir-lb.test\nListen 127.0.0.1:8\n"
+        f"{loads}\n"
+        f"IncludeOptional {PROFILE_ROOTS[roots[0]]}/*.conf\n"
+    )
+    return run(["apache2", "-t", "-f", str(main)])
+
+
+def cloud_init_schema(user_data: Path) -> subprocess.CompletedProcess:
+    return run(["cloud-init", "schema", "--config-file", str(user_data)])
+
+
+def shellcheck(*scripts: Path) -> subprocess.CompletedProcess:
+    return run(["shellcheck", "--severity=style", *map(str, scripts)])
+
+
+def pcs_build(script: Path, cib: Path, *args: str) -> subprocess.CompletedProcess:
+    if not cib.exists():
+        empty = run(["cibadmin", "--empty"])
+        assert empty.returncode == 0, empty.stderr
+        cib.write_text(empty.stdout)
+    return run(["bash", str(script), "build", str(cib), *args], timeout=300)
+
+
+def _env(shadow_dir: Path) -> dict[str, str]:
+    shadow_dir.mkdir(exist_ok=True)
+    return {**os.environ, "CIB_shadow_dir": str(shadow_dir)}
+
+
+def crm_verify(cib: Path) -> subprocess.CompletedProcess:
+    return run(["crm_verify", "-x", str(cib), "-V"])
+
+
+def crm_simulate(cib: Path, *args: str, shadow_dir: Path) -> subprocess.CompletedProcess:
+    return run(["crm_simulate", "-x", str(cib), "--quorum", "true", "-S", *args], env=_env(shadow_dir))
+
+
+def placement(simulate_output: str) -> dict[str, str]:
+    """resource -> node from the 'Revised Cluster Status' part of crm_simulate's output."""
+    revised = simulate_output.split("Revised Cluster Status:", 1)[1]
+    return dict(re.findall(r"\* (\S+)\s+\([^)]*\):\s+Started (\S+)", revised))
