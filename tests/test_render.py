@@ -273,3 +273,34 @@ def test_generated_settings_render_deterministically(ids, agents, profile):
     a, b = bundle_of(cfg).tree(), bundle_of(cfg).tree()
     assert a == b
     assert sum(1 for p in a if "/loadbalancer_" in p) == len(ids)
+
+
+def _leaf_keys(model, prefix=""):
+    """Every settings key path, lists written as `[]`; the five identical service timings as `<svc>`."""
+    import typing
+
+    from pydantic import BaseModel
+
+    for name, field in model.model_fields.items():
+        ann = field.annotation
+        sub = next((a for a in (ann, *typing.get_args(ann)) if isinstance(a, type) and issubclass(a, BaseModel)), None)
+        path = prefix + name
+        if sub is None:
+            yield path
+        elif model.__name__ == "ServiceTimings":
+            yield from _leaf_keys(sub, prefix + "<svc>.")
+        else:
+            yield from _leaf_keys(sub, path + ("[]." if typing.get_origin(ann) is list else "."))
+
+
+def test_readme_documents_every_settings_key():
+    from components.settings import Settings
+
+    readme = (REPO / "README.md").read_text()
+    missing = []
+    for key in set(_leaf_keys(Settings)):
+        parent, _, leaf = key.rpartition(".")
+        # a row may list siblings as `parent.a`, `.b`
+        if f"`{key}`" not in readme and not (f"`{parent}." in readme and f"`.{leaf}`" in readme):
+            missing.append(key)
+    assert not missing, sorted(missing)
