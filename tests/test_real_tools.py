@@ -18,7 +18,7 @@ from components.settings import parse_settings
 from conftest import REPO, STACK_FILES, STACK_NAMES, base_config, stack_config, tenant, write_tree
 
 pytestmark = pytest.mark.tools
-SCHEMA = REPO.parent / "shared" / "reference" / "pulumi-project.schema.json"
+SCHEMA = REPO / "tests" / "data" / "pulumi-project.schema.json"
 FAKE_IDS = ("i-0123456789abcdef0", "i-0fedcba9876543210")
 
 
