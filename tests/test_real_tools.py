@@ -138,15 +138,17 @@ def configuration(cib: Path) -> bytes:
     return ET.tostring(ET.parse(cib).getroot().find("configuration"))
 
 
-@pytest.mark.parametrize(
-    "cfg, args",
-    [
-        (base_config("rhel9"), FAKE_IDS),  # awsvip+IPaddr2 group, fence_aws
-        (base_config("debian12"), ()),  # IPaddr2 alone, STONITH opted out
-    ],
-    ids=["aws-fence_aws", "l2-no-stonith"],
-)
-def test_cluster_resources_verify_and_fail_over(tmp_path, cfg, args):
+CLUSTER_CASES = {
+    **{f"stack-{n}": stack_config(n) for n in STACK_NAMES},
+    "l2-no-stonith-debian12": base_config("debian12"),
+    # pcs 0.9 syntax (RHEL 6), checked with Debian's pcs 0.11, which still accepts it
+    "l2-no-stonith-rhel6": base_config("rhel6"),
+}
+
+
+@pytest.mark.parametrize("cfg", CLUSTER_CASES.values(), ids=CLUSTER_CASES.keys())
+def test_cluster_resources_verify_and_fail_over(tmp_path, cfg):
+    args = FAKE_IDS if cfg["cluster"].get("fencing", {}).get("mode", "fence_aws") == "fence_aws" else ()
     tree = rendered(tmp_path, cfg)
     cib = tmp_path / "cib.xml"
     built = tools.pcs_build(tree / "cluster/resources.sh", cib, *args)
