@@ -1,15 +1,20 @@
 """gir-lb Pulumi program: validate the stack's settings (all problems at once, before any
-resource is created), render the bundle, and build the pair."""
+resource is created), render the bundle, build the pair, export what GIR needs."""
 
 import pulumi
 
+from components.aws import LoadBalancerPair, base_url, tenant_urls
 from components.render import render_bundle
-from components.stack_config import settings_from_pulumi
+from components.stack_config import secrets_from_pulumi, settings_from_pulumi
 
 settings = settings_from_pulumi()
+secrets = secrets_from_pulumi(settings)
 for warning in settings.warnings():
     pulumi.log.warn(warning)
-bundle = render_bundle(settings)
-# The AWS resources and the bootstrap steps are built from `settings` and `bundle` (issue 3).
+pair = LoadBalancerPair("gir-lb", settings, render_bundle(settings), secrets)
+
 pulumi.export("vip", str(settings.network.vip))
-pulumi.export("tenants", [t.id for t in settings.tenants])
+pulumi.export("base_url", base_url(settings))
+pulumi.export("instance_ids", [i.id for i in pair.hosts.instances])
+pulumi.export("private_ips", [i.private_ip for i in pair.hosts.instances])
+pulumi.export("tenant_urls", tenant_urls(settings))

@@ -315,6 +315,15 @@ class AmiSettings(Model):
     name_filter: AmiNameFilter | None = Field(None, description="default: per OS profile")
 
 
+class SshSettings(Model):
+    user: Annotated[str, StringConstraints(pattern=r"^[a-z_][a-z0-9_-]{0,31}$")] = "ec2-user"
+    key_name: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9 ._-]{1,255}$")] | None = Field(
+        None, description="EC2 key pair installed on both nodes"
+    )
+    bastion_host: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9.-]{1,253}$")] | None = None
+    bastion_user: Annotated[str, StringConstraints(pattern=r"^[a-z_][a-z0-9_-]{0,31}$")] = "ec2-user"
+
+
 class Settings(Model):
     environment: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9-]{0,31}$")]
     os_profile: Literal["rhel6", "rhel8", "rhel9", "debian12"] = "rhel9"
@@ -322,10 +331,12 @@ class Settings(Model):
     cluster: ClusterSettings
     httpd: HttpdSettings = HttpdSettings()
     ami: AmiSettings = AmiSettings()
+    ssh: SshSettings = SshSettings()
     tenants: list[Tenant] = Field(min_length=1)
     tls_cert: str | None = Field(None, description="PEM certificate (chain) for the HTTPS front")
     tls_key: SecretStr | None = Field(None, description="PEM private key; a Pulumi secret")
     hacluster_password: SecretStr | None = Field(None, description="a Pulumi secret; generated when absent")
+    ssh_private_key: SecretStr | None = Field(None, description="PEM key for ssh.user; a Pulumi secret")
     protect: bool | None = Field(None, description="protect resources; default true for prod")
 
     @field_validator("tls_cert")

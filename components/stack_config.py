@@ -9,9 +9,9 @@ import json
 
 import pulumi
 
-from .settings import NAMESPACE, SECRET_PLACEHOLDER, Settings, parse_settings
+from .settings import NAMESPACE, SECRET_PLACEHOLDER, Settings, SettingsError, parse_settings
 
-SECRET_KEYS = ("tls_key", "hacluster_password")
+SECRET_KEYS = ("tls_key", "hacluster_password", "ssh_private_key")
 
 
 def settings_from_pulumi() -> Settings:
@@ -32,3 +32,19 @@ def settings_from_pulumi() -> Settings:
         if text in ("true", "false"):
             raw[key] = text == "true"
     return parse_settings(raw, source=f"stack {pulumi.get_stack()}")
+
+
+def secrets_from_pulumi(s: Settings) -> dict[str, pulumi.Output | str | None]:
+    """The secret values as Pulumi secrets (Outputs); the SSH key is required to bootstrap."""
+    cfg = pulumi.Config(NAMESPACE)
+    if s.ssh_private_key is None:
+        raise SettingsError(
+            [f"{NAMESPACE}:ssh_private_key: required to bootstrap the nodes over SSH (pulumi config set --secret)"],
+            source=f"stack {pulumi.get_stack()}",
+        )
+    return {
+        "ssh_private_key": cfg.require_secret("ssh_private_key"),
+        "hacluster_password": cfg.get_secret("hacluster_password"),
+        "tls_key": cfg.get_secret("tls_key"),
+        "tls_cert": cfg.get("tls_cert"),
+    }

@@ -1,0 +1,329 @@
+"""Thin Pulumi components mapping the settings, bundle and step plan onto AWS.
+
+Each component has one job; LoadBalancerPair composes them. No delete step needs SSH, so tearing
+a stack down never waits on an unreachable host.
+"""
+
+from __future__ import annotations
+
+import base64
+import ipaddress
+import json
+
+import pulumi
+import pulumi_aws as aws
+import pulumi_random as random
+import pulumi_tls as tls
+from pulumi_command import remote
+
+from .plan import Step, build_plan
+from .profiles import PROFILES
+from .render import Bundle
+from .settings import Settings, SettingsError
+
+CLUSTER_TAG = "gir-lb:cluster"
+
+
+def _child(parent: pulumi.Resource, **extra) -> pulumi.ResourceOptions:
+    return pulumi.ResourceOptions(parent=parent, **extra)
+
+
+class Network(pulumi.ComponentResource):
+    """Security group: one rule per port and CIDR; cluster traffic only from the group itself."""
+
+    def __init__(self, name: str, s: Settings, vpc_id: str, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("gir-lb:network:Network", name, None, opts)
+        self.group = aws.ec2.SecurityGroup(
+            f"{name}-sg",
+            vpc_id=vpc_id,
+            description=f"gir-lb {s.environment} load balancer pair",
+            tags={"Name": f"gir-lb-{s.environment}", "environment": s.environment},
+            opts=_child(self),
+        )
+        rules: list[tuple[str, str, int, int, dict]] = []
+        web_ports = [s.httpd.port] + ([s.httpd.tls.port] if s.httpd.tls.enabled else [])
+        for port in web_ports:
+            for cidr in s.network.client_cidrs:
+                rules.append((f"http-{port}-{cidr}", "tcp", port, port, {"cidr_ipv4": str(cidr)}))
+        for cidr in s.network.admin_cidrs:
+            rules.append((f"ssh-{cidr}", "tcp", 22, 22, {"cidr_ipv4": str(cidr)}))
+        self_ref = {"referenced_security_group_id": self.group.id}
+        if PROFILES[s.os_profile].cluster_stack == "cman":
+            rules.append(("corosync-udpu", "udp", 5404, 5406, self_ref))
+        else:
+            rules.append(("corosync-knet", "udp", 5405, 5405, self_ref))
+            rules.append(("pcsd", "tcp", 2224, 2224, self_ref))
+        for rule_name, proto, low, high, source in rules:
+            aws.vpc.SecurityGroupIngressRule(
+                f"{name}-{rule_name.replace('/', '_')}",
+                security_group_id=self.group.id,
+                ip_protocol=proto,
+                from_port=low,
+                to_port=high,
+                **source,
+                opts=_child(self),
+            )
+        # Egress: GIR members (any port in the VPC and beyond), package repos, the EC2 API.
+        aws.vpc.SecurityGroupEgressRule(
+            f"{name}-egress-all",
+            security_group_id=self.group.id,
+            ip_protocol="-1",
+            cidr_ipv4="0.0.0.0/0",
+            opts=_child(self),
+        )
+        self.register_outputs({"security_group_id": self.group.id})
+
+
+def check_subnet(s: Settings, subnet: aws.ec2.AwaitableGetSubnetResult) -> None:
+    """The VIP and nodes against the real subnet, before anything is created."""
+    net = ipaddress.ip_network(subnet.cidr_block)
+    problems = []
+    if net != s.network.subnet_cidr:
+        problems.append(f"gir-lb:network.subnet_cidr: {s.network.subnet_id} is {net} in AWS, not {s.network.subnet_cidr}")
+    vip = s.network.vip
+    if vip not in net or int(vip) - int(net.network_address) <= 3 or vip == net.broadcast_address:
+        problems.append(f"gir-lb:network.vip: {vip} is not a usable address of {net} (AWS reserves 5)")
+    if problems:
+        raise SettingsError(problems, source=f"subnet {s.network.subnet_id}")
+
+
+class Address(pulumi.ComponentResource):
+    """Reserves the VIP in the subnet so AWS never gives it to another ENI. Pacemaker (awsvip)
+    owns where it is assigned: it is deliberately on no instance or ENI attribute."""
+
+    def __init__(self, name: str, s: Settings, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("gir-lb:network:Address", name, None, opts)
+        self.reservation = aws.ec2.SubnetCidrReservation(
+            f"{name}-vip",
+            subnet_id=s.network.subnet_id,
+            cidr_block=f"{s.network.vip}/32",
+            reservation_type="explicit",
+            description=f"gir-lb {s.environment} VIP (moved by Pacemaker)",
+            opts=_child(self),
+        )
+        self.register_outputs({"vip": str(s.network.vip)})
+
+
+class Identity(pulumi.ComponentResource):
+    """Instance role with only what awsvip and fence_aws call, scoped to this cluster's resources."""
+
+    def __init__(self, name: str, s: Settings, account_id: str, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("gir-lb:identity:Identity", name, None, opts)
+        region = s.network.region
+        self.role = aws.iam.Role(
+            f"{name}-role",
+            assume_role_policy=json.dumps(
+                {
+                    "Version": "2012-10-17",
+                    "Statement": [{"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}],
+                }
+            ),
+            opts=_child(self),
+        )
+        policy = {
+            "Version": "2012-10-17",
+            "Statement": [
+                # Describe* cannot be scoped to resources in EC2.
+                {"Sid": "Describe", "Effect": "Allow", "Action": "ec2:DescribeInstances", "Resource": "*"},
+                {
+                    "Sid": "MoveVip",
+                    "Effect": "Allow",
+                    "Action": ["ec2:AssignPrivateIpAddresses", "ec2:UnassignPrivateIpAddresses"],
+                    "Resource": f"arn:aws:ec2:{region}:{account_id}:network-interface/*",
+                    "Condition": {
+                        "StringEquals": {"ec2:Subnet": f"arn:aws:ec2:{region}:{account_id}:subnet/{s.network.subnet_id}"}
+                    },
+                },
+                {
+                    "Sid": "Fence",
+                    "Effect": "Allow",
+                    "Action": ["ec2:StopInstances", "ec2:StartInstances"],
+                    "Resource": f"arn:aws:ec2:{region}:{account_id}:instance/*",
+                    "Condition": {"StringEquals": {f"aws:ResourceTag/{CLUSTER_TAG}": s.cluster.name}},
+                },
+            ],
+        }
+        aws.iam.RolePolicy(f"{name}-policy", role=self.role.id, policy=json.dumps(policy), opts=_child(self))
+        self.profile = aws.iam.InstanceProfile(f"{name}-profile", role=self.role.name, opts=_child(self))
+        self.register_outputs({"instance_profile": self.profile.name})
+
+
+class Hosts(pulumi.ComponentResource):
+    """The two nodes in the one subnet, IMDSv2 only, encrypted root volume, user-data from the bundle."""
+
+    def __init__(
+        self,
+        name: str,
+        s: Settings,
+        bundle: Bundle,
+        ami_id: str,
+        security_group_id: pulumi.Input[str],
+        instance_profile: pulumi.Input[str],
+        opts: pulumi.ResourceOptions | None = None,
+    ):
+        super().__init__("gir-lb:hosts:Hosts", name, None, opts)
+        self.instances = []
+        for node in s.cluster.nodes:
+            self.instances.append(
+                aws.ec2.Instance(
+                    f"{name}-{node.name}",
+                    ami=ami_id,
+                    instance_type=s.network.instance_type,
+                    subnet_id=s.network.subnet_id,
+                    private_ip=str(node.ip),
+                    vpc_security_group_ids=[security_group_id],
+                    iam_instance_profile=instance_profile,
+                    key_name=s.ssh.key_name,
+                    user_data=bundle.user_data,
+                    # IPaddr2 answers for the VIP on this ENI: AWS must not drop it as spoofed.
+                    source_dest_check=False,
+                    metadata_options=aws.ec2.InstanceMetadataOptionsArgs(
+                        http_tokens="required", http_endpoint="enabled", http_put_response_hop_limit=1
+                    ),
+                    root_block_device=aws.ec2.InstanceRootBlockDeviceArgs(encrypted=True, volume_type="gp3"),
+                    tags={
+                        "Name": node.name,
+                        "environment": s.environment,
+                        "stack": pulumi.get_stack(),
+                        CLUSTER_TAG: s.cluster.name,
+                    },
+                    # A newer AMI must not replace a running node.
+                    opts=_child(self, ignore_changes=["ami"]),
+                )
+            )
+        self.register_outputs({"instance_ids": [i.id for i in self.instances]})
+
+
+def find_ami(s: Settings) -> str:
+    if s.ami.id:
+        return s.ami.id
+    p = PROFILES[s.os_profile]
+    ami = aws.ec2.get_ami(
+        owners=[s.ami.owner or p.ami_owner],
+        most_recent=True,
+        filters=[
+            aws.ec2.GetAmiFilterArgs(name="name", values=[s.ami.name_filter or p.ami_name_filter]),
+            aws.ec2.GetAmiFilterArgs(name="architecture", values=["x86_64"]),
+        ],
+    )
+    return ami.id
+
+
+class Bootstrap(pulumi.ComponentResource):
+    """Runs the step plan over SSH with pulumi-command. Triggers are content hashes of what each
+    step applies; secrets travel on stdin only; no step has a delete command."""
+
+    def __init__(
+        self,
+        name: str,
+        s: Settings,
+        steps: list[Step],
+        hosts: Hosts,
+        ssh_private_key: pulumi.Input[str],
+        hacluster_password: pulumi.Input[str],
+        tls_pair: tuple[pulumi.Input[str], pulumi.Input[str]] | None,
+        opts: pulumi.ResourceOptions | None = None,
+    ):
+        super().__init__("gir-lb:bootstrap:Bootstrap", name, None, opts)
+        proxy = None
+        if s.ssh.bastion_host:
+            proxy = remote.ProxyConnectionArgs(host=s.ssh.bastion_host, user=s.ssh.bastion_user, private_key=ssh_private_key)
+        stdin_of = {
+            "hacluster_password": pulumi.Output.secret(hacluster_password).apply(lambda pw: pw + "\n"),
+            None: None,
+        }
+        if tls_pair:
+            stdin_of["tls"] = pulumi.Output.secret(
+                pulumi.Output.all(*tls_pair).apply(lambda ck: "".join(base64.b64encode(x.encode()).decode() + "\n" for x in ck))
+            )
+        ids = [i.id for i in hosts.instances]
+        self.commands: dict[str, remote.Command] = {}
+        for step in steps:
+            instance = hosts.instances[step.node]
+            connection = remote.ConnectionArgs(
+                host=instance.private_ip, user=s.ssh.user, private_key=ssh_private_key, proxy=proxy
+            )
+            create = pulumi.Output.all(*ids).apply(lambda v, st=step: st.command(instance_id_a=v[0], instance_id_b=v[1]))
+            wait = "sudo cloud-init status --wait >/dev/null || true; " if step.name.startswith("prepare") else ""
+            secret = step.stdin is not None
+            self.commands[step.name] = remote.Command(
+                f"{name}-{step.name}",
+                connection=connection,
+                create=create.apply(lambda c, w=wait: w + c),
+                stdin=stdin_of[step.stdin],
+                triggers=[step.trigger],
+                logging="stderr" if secret else "stdoutAndStderr",
+                add_previous_output_in_env=False,
+                opts=_child(
+                    self,
+                    depends_on=[instance, *[self.commands[a] for a in step.after]],
+                    additional_secret_outputs=["stdout", "stdin"] if secret else None,
+                ),
+            )
+        self.register_outputs({})
+
+
+class LoadBalancerPair(pulumi.ComponentResource):
+    def __init__(self, name: str, s: Settings, bundle: Bundle, secrets: dict, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("gir-lb:index:LoadBalancerPair", name, None, opts)
+        subnet = aws.ec2.get_subnet(id=s.network.subnet_id)
+        check_subnet(s, subnet)
+        account_id = aws.get_caller_identity().account_id
+        child = pulumi.ResourceOptions(parent=self, protect=s.is_protected)
+        self.network = Network(f"{name}-net", s, subnet.vpc_id, child)
+        self.address = Address(f"{name}-addr", s, child)
+        self.identity = Identity(f"{name}-id", s, account_id, child)
+        self.hosts = Hosts(f"{name}-hosts", s, bundle, find_ami(s), self.network.group.id, self.identity.profile.name, child)
+        password = secrets.get("hacluster_password")
+        if password is None:
+            password = random.RandomPassword(f"{name}-hacluster", length=32, special=False, opts=child).result
+        tls_pair = None
+        if s.httpd.tls.enabled:
+            if secrets.get("tls_cert") is not None:
+                tls_pair = (secrets["tls_cert"], secrets["tls_key"])
+            else:
+                key = tls.PrivateKey(f"{name}-tls-key", algorithm="ECDSA", ecdsa_curve="P256", opts=child)
+                cert = tls.SelfSignedCert(
+                    f"{name}-tls-cert",
+                    private_key_pem=key.private_key_pem,
+                    validity_period_hours=24 * 365,
+                    allowed_uses=["digital_signature", "key_encipherment", "server_auth"],
+                    subject=tls.SelfSignedCertSubjectArgs(common_name=f"gir-lb-{s.environment}"),
+                    ip_addresses=[str(s.network.vip)],
+                    opts=child,
+                )
+                tls_pair = (cert.cert_pem, key.private_key_pem)
+        steps = build_plan(s, bundle)
+        self.bootstrap = Bootstrap(
+            f"{name}-boot",
+            s,
+            steps,
+            self.hosts,
+            secrets["ssh_private_key"],
+            password,
+            tls_pair,
+            pulumi.ResourceOptions(parent=self, depends_on=[self.address.reservation]),
+        )
+        self.register_outputs({})
+
+
+def base_url(s: Settings) -> str:
+    if s.httpd.tls.enabled:
+        port = "" if s.httpd.tls.port == 443 else f":{s.httpd.tls.port}"
+        return f"https://{s.network.vip}{port}"
+    port = "" if s.httpd.port == 80 else f":{s.httpd.port}"
+    return f"http://{s.network.vip}{port}"
+
+
+def tenant_urls(s: Settings) -> dict[str, dict[str, str]]:
+    lb = base_url(s)
+    return {
+        t.id: {
+            "htcc.baseurl": f"{lb}/{t.id}",
+            "rps_url": f"{lb}/{t.id}/rp/api",
+            "rcs.base_uri": f"{lb}/{t.id}/rcs",
+            "interaction_receiver": f"{lb}/{t.id}/interactionreceiver",
+            "webdav_recordings": f"{lb}/{t.id}/recordings",
+        }
+        for t in s.tenants
+    }

@@ -1,0 +1,93 @@
+"""The step plan: which script runs on which node, in which order, with which secret on stdin.
+Pure data built from settings and the bundle; the AWS components and the lab execute the same plan."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import shlex
+from dataclasses import dataclass
+
+from .profiles import PROFILES
+from .render import Bundle
+from .settings import Settings
+
+INSTANCE_ID_A, INSTANCE_ID_B = "{instance_id_a}", "{instance_id_b}"
+
+
+@dataclass(frozen=True)
+class Step:
+    name: str
+    node: int  # index into settings.cluster.nodes
+    script: str
+    stdin: str | None = None  # "hacluster_password" | "tls" | None
+    args: tuple[str, ...] = ()  # may hold INSTANCE_ID_A/B, filled in by the executor
+    after: tuple[str, ...] = ()
+
+    @property
+    def trigger(self) -> str:
+        """Content hash of exactly what the step applies."""
+        return hashlib.sha256("\0".join([self.script, *self.args]).encode()).hexdigest()
+
+    def command(self, **values: str) -> str:
+        """The remote command: the script is argv of `bash -c` (never a secret); secrets go on stdin."""
+        args = [a.format(**values) for a in self.args]
+        return " ".join(["sudo", "bash", "-c", shlex.quote(self.script), shlex.quote(self.name), *map(shlex.quote, args)])
+
+
+def push_script(s: Settings, bundle: Bundle) -> str:
+    """Writes the httpd files (base64, so no content is ever parsed by the shell), removes stale
+    tenant files, writes TLS cert/key from stdin, then runs httpd-reload (configtest + graceful)."""
+    p = PROFILES[s.os_profile]
+    lines = [
+        "set -euo pipefail",
+        "umask 022",
+        'install_file() { mkdir -p "$(dirname "$1")"; base64 -d > "$1.new"; mv "$1.new" "$1"; }',
+    ]
+    for path, text in sorted(bundle.httpd.items()):
+        b64 = base64.b64encode(text.encode()).decode()
+        lines.append(f"printf %s {shlex.quote(b64)} | install_file {shlex.quote(path)}")
+    tenant_dir = f"{p.server_root}/{p.tenant_dir}"
+    keep = " ".join(shlex.quote(f"loadbalancer_{t.id}.conf") for t in s.tenants)
+    lines.append(
+        f"for f in {shlex.quote(tenant_dir)}/loadbalancer_*.conf; do "
+        f'case "${{f##*/}}" in {keep.replace(" ", "|")}) ;; *) rm -f -- "$f" ;; esac; done'
+    )
+    if bundle.secret_files:
+        crt, key = sorted(bundle.secret_files)  # server.crt, server.key
+        lines += [
+            "IFS= read -r cert_b64; IFS= read -r key_b64",
+            f'printf %s "$cert_b64" | install_file {shlex.quote(crt)}',
+            f'(umask 077; printf %s "$key_b64" | install_file {shlex.quote(key)})',
+        ]
+    lines.append(bundle.scripts["httpd-reload.sh"])
+    return "\n".join(lines) + "\n"
+
+
+def build_plan(s: Settings, bundle: Bundle) -> list[Step]:
+    p = PROFILES[s.os_profile]
+    nodes = range(len(s.cluster.nodes))
+    fencing = s.cluster.fencing.mode == "fence_aws"
+    steps = [Step(f"prepare-{i}", i, bundle.scripts["node-prepare.sh"], stdin="hacluster_password") for i in nodes]
+    prepared = tuple(st.name for st in steps)
+    if p.cluster_stack == "cman":  # ccs/cman runs on every node
+        setup = [Step(f"cluster-setup-{i}", i, bundle.scripts["cluster-setup.sh"], after=prepared) for i in nodes]
+    else:
+        setup = [Step("cluster-setup", 0, bundle.scripts["cluster-setup.sh"], stdin="hacluster_password", after=prepared)]
+    steps += setup
+    set_up = tuple(st.name for st in setup)
+    # Rolling: the second node first, the first node only after the second one succeeded.
+    push = push_script(s, bundle)
+    stdin = "tls" if bundle.secret_files else None
+    steps.append(Step("httpd-push-1", 1, push, stdin=stdin, after=set_up))
+    steps.append(Step("httpd-push-0", 0, push, stdin=stdin, after=("httpd-push-1",)))
+    steps.append(
+        Step(
+            "cluster-resources",
+            0,
+            bundle.scripts["resources.sh"],
+            args=("apply", INSTANCE_ID_A, INSTANCE_ID_B) if fencing else ("apply",),
+            after=(*set_up, "httpd-push-0"),
+        )
+    )
+    return steps
