@@ -1,0 +1,107 @@
+"""Runs the Pulumi components under pulumi.runtime mocks and records every registration: the
+inputs (Mocks.new_resource) and the options the mocks never see (a recording MockMonitor)."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+
+import pulumi
+from pulumi.runtime import mocks as pmocks
+from pulumi.runtime import rpc
+
+GENERATED_PASSWORD = "generated-Hacluster-Pw-0001"
+GENERATED_KEY = "-----BEGIN PRIVATE KEY-----\nGENERATED-KEY-MATERIAL\n-----END PRIVATE KEY-----\n"
+SUBNET = {"id": "subnet-0a1b2c3d4e5f60718", "cidrBlock": "10.20.1.0/24", "vpcId": "vpc-0abc", "availabilityZone": "eu-west-1a"}
+
+
+@dataclass
+class Registered:
+    type: str
+    name: str
+    inputs: dict  # raw (secrets still wrapped)
+    parent: str = ""
+    dependencies: list = field(default_factory=list)
+    secret_outputs: list = field(default_factory=list)
+    protect: bool = False
+    ignore_changes: list = field(default_factory=list)
+    urn: str = ""
+
+
+class RecordingMocks(pulumi.runtime.Mocks):
+    def __init__(self, subnet: dict | None = None):
+        self.subnet = subnet or SUBNET
+        self.invokes: list[str] = []
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs):
+        outputs = dict(args.inputs)
+        if args.typ == "aws:ec2/instance:Instance":
+            outputs["id"] = "i-" + hashlib.sha256(args.name.encode()).hexdigest()[:17]
+        elif args.typ == "random:index/randomPassword:RandomPassword":
+            outputs["result"] = GENERATED_PASSWORD
+        elif args.typ == "tls:index/privateKey:PrivateKey":
+            outputs["privateKeyPem"] = GENERATED_KEY
+        elif args.typ == "tls:index/selfSignedCert:SelfSignedCert":
+            outputs["certPem"] = "-----BEGIN CERTIFICATE-----\nMOCK\n-----END CERTIFICATE-----\n"
+        return [f"{args.name}-id", outputs]
+
+    def call(self, args: pulumi.runtime.MockCallArgs):
+        self.invokes.append(args.token)
+        if args.token == "aws:ec2/getSubnet:getSubnet":
+            return self.subnet
+        if args.token == "aws:index/getCallerIdentity:getCallerIdentity":
+            return {"accountId": "123456789012", "arn": "arn:aws:iam::123456789012:user/ci", "userId": "ci", "id": "x"}
+        if args.token == "aws:ec2/getAmi:getAmi":
+            return {"id": "ami-0123456789abcdef0", "name": "RHEL-9.4.0_HVM-x86_64"}
+        raise AssertionError(f"invoke not mocked: {args.token}")
+
+
+class RecordingMonitor(pmocks.MockMonitor):
+    def __init__(self, mocks: RecordingMocks):
+        super().__init__(mocks)
+        self.registered: list[Registered] = []
+
+    def RegisterResource(self, request):
+        pmocks._ensure_event_loop()
+        inputs = rpc.deserialize_properties(request.object, keep_unknowns=True)
+        entry = Registered(
+            type=request.type,
+            name=request.name,
+            inputs=inputs,
+            parent=request.parent,
+            dependencies=list(request.dependencies),
+            secret_outputs=list(request.additionalSecretOutputs),
+            protect=bool(request.protect),
+            ignore_changes=list(request.ignoreChanges),
+        )
+        self.registered.append(entry)
+        result = super().RegisterResource(request)
+        entry.urn = result.urn  # registrations run on several threads: keep our own entry
+        return result
+
+
+def run(build, subnet: dict | None = None, stack: str = "dev") -> tuple[RecordingMonitor, RecordingMocks]:
+    """Runs build() as a Pulumi program under mocks (preview=False so applies run) and returns
+    what it registered."""
+    mocks = RecordingMocks(subnet)
+    monitor = RecordingMonitor(mocks)
+    pulumi.runtime.set_mocks(mocks, project="gir-lb", stack=stack, preview=False, monitor=monitor)
+
+    @pulumi.runtime.test
+    def program():
+        build()
+        return pulumi.Output.from_input(True)
+
+    program()
+    return monitor, mocks
+
+
+def plain(value):
+    """Inputs with secrets unwrapped (to look for leaks)."""
+    if rpc.is_rpc_secret(value):
+        return plain(rpc.unwrap_rpc_secret(value))
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [plain(v) for v in value]
+    return value

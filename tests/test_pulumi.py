@@ -1,0 +1,235 @@
+"""The Pulumi program under mocks: inventory, security, ordering, triggers, secrets, guardrails."""
+
+from __future__ import annotations
+
+import copy
+import json
+
+import policies
+import pulumi
+import pytest
+from pulumi.runtime import rpc
+from pulumi_harness import GENERATED_KEY, GENERATED_PASSWORD, SUBNET, plain, run
+
+from components.aws import LoadBalancerPair
+from components.render import render_bundle
+from components.settings import SettingsError, parse_settings
+from conftest import stack_config
+
+SSH_KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nSSH-KEY-MATERIAL\n-----END OPENSSH PRIVATE KEY-----\n"
+PASSWORD = "Given-Hacluster-Pw-42"
+
+
+def deploy(cfg: dict, secrets: dict | None = None, subnet: dict | None = None):
+    s = parse_settings(cfg)
+
+    def build():
+        given = {
+            "ssh_private_key": pulumi.Output.secret(SSH_KEY),
+            "hacluster_password": None,
+            "tls_key": None,
+            "tls_cert": None,
+            **(secrets or {}),
+        }
+        LoadBalancerPair("gir-lb", s, render_bundle(s), given)
+
+    monitor, mocks = run(build, subnet=subnet, stack=s.environment)
+    return monitor.registered, mocks
+
+
+def of_type(resources, typ):
+    return [r for r in resources if r.type == typ]
+
+
+def by_name(resources):
+    return {r.name: r for r in resources}
+
+
+@pytest.fixture(scope="module")
+def dev():
+    return deploy(stack_config("dev"))[0]
+
+
+def test_inventory_and_parenting(dev):
+    types = [r.type for r in dev]
+    for component in (
+        "LoadBalancerPair",
+        "network:Network",
+        "network:Address",
+        "identity:Identity",
+        "hosts:Hosts",
+        "bootstrap:Bootstrap",
+    ):
+        assert sum(t.endswith(component) for t in types) == 1, component
+    assert types.count("aws:ec2/instance:Instance") == 2
+    assert types.count("command:remote:Command") == 6
+    components = {r.urn for r in dev if r.type.startswith("gir-lb:")}
+    for r in dev:
+        if r.type.startswith(("aws:", "command:", "random:", "tls:")):
+            assert r.parent in components, f"{r.name} is not parented to a gir-lb component"
+
+
+def test_instances_in_one_subnet_without_the_vip(dev):
+    instances = of_type(dev, "aws:ec2/instance:Instance")
+    assert {i.inputs["subnetId"] for i in instances} == {"subnet-0a1b2c3d4e5f60718"}
+    assert sorted(i.inputs["privateIp"] for i in instances) == ["10.20.1.11", "10.20.1.12"]
+    for r in dev:
+        if r.type in ("aws:ec2/instance:Instance", "aws:ec2/networkInterface:NetworkInterface"):
+            assert "10.20.1.50" not in json.dumps(plain(r.inputs)), r.name
+    reservation = of_type(dev, "aws:ec2/subnetCidrReservation:SubnetCidrReservation")[0].inputs
+    assert reservation["cidrBlock"] == "10.20.1.50/32" and reservation["reservationType"] == "explicit"
+
+
+def test_security_group_rules(dev):
+    rules = of_type(dev, "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")
+    seen = {(r.inputs["ipProtocol"], r.inputs["fromPort"], r.inputs["toPort"], r.inputs.get("cidrIpv4", "group")) for r in rules}
+    assert seen == {
+        ("tcp", 80, 80, "10.20.0.0/16"),
+        ("tcp", 443, 443, "10.20.0.0/16"),
+        ("tcp", 22, 22, "10.20.250.0/24"),
+        ("udp", 5405, 5405, "group"),
+        ("tcp", 2224, 2224, "group"),
+    }
+    group_id = of_type(dev, "aws:ec2/securityGroup:SecurityGroup")[0].name + "-id"
+    for r in rules:
+        if "cidrIpv4" not in r.inputs:
+            assert r.inputs["referencedSecurityGroupId"] == group_id
+
+
+def test_rhel6_opens_the_cman_ports():
+    cfg = stack_config("dev")
+    cfg.update(os_profile="rhel6")
+    cfg["network"]["vip_mode"] = "l2"
+    cfg["cluster"]["fencing"] = {"mode": "disabled"}
+    resources, _ = deploy(cfg)
+    ports = {
+        (r.inputs["fromPort"], r.inputs["toPort"])
+        for r in of_type(resources, "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")
+        if "cidrIpv4" not in r.inputs
+    }
+    assert ports == {(5404, 5406)}
+    names = {r.name.removeprefix("gir-lb-boot-") for r in of_type(resources, "command:remote:Command")}
+    assert {"cluster-setup-0", "cluster-setup-1"} <= names and "cluster-setup" not in names  # ccs on every node
+
+
+def test_imdsv2_encryption_and_tags(dev):
+    for i in of_type(dev, "aws:ec2/instance:Instance"):
+        assert i.inputs["metadataOptions"]["httpTokens"] == "required"
+        assert i.inputs["rootBlockDevice"]["encrypted"] is True
+        assert i.inputs["tags"]["environment"] == "dev" and i.inputs["tags"]["stack"] == "dev"
+        assert "ami" in i.ignore_changes
+
+
+def test_iam_policy_grants_only_the_agents_actions(dev):
+    policy = json.loads(of_type(dev, "aws:iam/rolePolicy:RolePolicy")[0].inputs["policy"])
+    actions = sorted(a for st in policy["Statement"] for a in ([st["Action"]] if isinstance(st["Action"], str) else st["Action"]))
+    assert actions == sorted(
+        [
+            "ec2:DescribeInstances",
+            "ec2:AssignPrivateIpAddresses",
+            "ec2:UnassignPrivateIpAddresses",
+            "ec2:StopInstances",
+            "ec2:StartInstances",
+        ]
+    )
+    scoped = [st for st in policy["Statement"] if st["Resource"] != "*"]
+    assert len(scoped) == 2 and all("Condition" in st for st in scoped)
+
+
+def test_step_ordering(dev):
+    cmds = {r.name.removeprefix("gir-lb-boot-"): r for r in of_type(dev, "command:remote:Command")}
+    urn = {name: r.urn for name, r in cmds.items()}
+    assert {urn["prepare-0"], urn["prepare-1"]} <= set(cmds["cluster-setup"].dependencies)
+    assert urn["cluster-setup"] in cmds["httpd-push-1"].dependencies
+    assert urn["httpd-push-1"] in cmds["httpd-push-0"].dependencies  # node A only after node B
+    assert {urn["cluster-setup"], urn["httpd-push-0"]} <= set(cmds["cluster-resources"].dependencies)
+    for r in cmds.values():
+        assert "delete" not in r.inputs  # destroy never needs a reachable host
+
+
+def triggers(resources):
+    return {r.name: r.inputs["triggers"] for r in of_type(resources, "command:remote:Command")}
+
+
+def test_a_tenant_change_reruns_only_the_httpd_push(dev):
+    cfg = stack_config("dev")
+    cfg["tenants"][1]["rp"]["members"].append({"url": "http://t2-rp2.dev.gir.internal:8889"})
+    changed, _ = deploy(cfg)
+    before, after = triggers(dev), triggers(changed)
+    differ = sorted(name for name in before if before[name] != after[name])
+    assert differ == ["gir-lb-boot-httpd-push-0", "gir-lb-boot-httpd-push-1"]
+    inputs = lambda rs: {r.name: json.dumps(plain(r.inputs), sort_keys=True) for r in of_type(rs, "aws:ec2/instance:Instance")}  # noqa: E731
+    assert inputs(dev) == inputs(changed)  # user-data unchanged: no instance replaced
+
+
+def test_same_config_twice_gives_identical_inputs(dev):
+    again, _ = deploy(stack_config("dev"))
+
+    def snap(rs):  # registration order is async; the Stack registers once per process
+        return sorted(
+            (r.type, r.name, json.dumps(plain(r.inputs), sort_keys=True), sorted(r.dependencies))
+            for r in rs
+            if r.type != "pulumi:pulumi:Stack"
+        )
+
+    assert len(snap(dev)) > 20 and snap(dev) == snap(again)
+
+
+def test_secrets_stay_secret():
+    cfg = stack_config("dev")
+    resources, _ = deploy(cfg, secrets={"hacluster_password": pulumi.Output.secret(PASSWORD)})
+    for r in resources:
+        raw = r.inputs
+        text = json.dumps({k: v for k, v in raw.items() if not rpc.is_rpc_secret(v)}, default=str)
+        for secret in (PASSWORD, "SSH-KEY-MATERIAL", "GENERATED-KEY-MATERIAL", GENERATED_PASSWORD):
+            assert secret not in text, f"{secret} in plain inputs of {r.name}"
+    cmds = {r.name.removeprefix("gir-lb-boot-"): r for r in of_type(resources, "command:remote:Command")}
+    for name in ("prepare-0", "prepare-1", "cluster-setup", "httpd-push-0", "httpd-push-1"):
+        r = cmds[name]
+        assert rpc.is_rpc_secret(r.inputs["stdin"]) and rpc.is_rpc_secret(r.inputs["connection"])
+        assert r.inputs["logging"] == "stderr" and "stdout" in r.secret_outputs
+    assert plain(cmds["cluster-setup"].inputs["stdin"]) == PASSWORD + "\n"
+    assert "GENERATED-KEY-MATERIAL" not in json.dumps(plain(cmds["httpd-push-0"].inputs["create"]))
+
+
+def test_prod_is_protected_and_passes_the_guardrails():
+    resources, _ = deploy(stack_config("prod"), subnet={**SUBNET, "cidrBlock": "10.40.1.0/24"})
+    assert policies.all_violations(resources, "prod") == []
+    assert all(r.protect for r in resources if r.type.startswith("aws:"))
+
+
+def test_guardrails_catch_a_violating_program(dev):
+    bad = copy.deepcopy(dev)
+    for r in bad:
+        if r.type == "aws:ec2/instance:Instance":
+            r.inputs["metadataOptions"]["httpTokens"] = "optional"
+        if r.name.endswith("ssh-10.20.250.0_24"):
+            r.inputs["cidrIpv4"] = "0.0.0.0/0"
+    found = policies.all_violations(bad, "prod")
+    assert any("SSH open" in v for v in found) and any("IMDSv2" in v for v in found)
+    assert any("not protected in prod" in v for v in found)
+
+
+def test_subnet_mismatch_raises_before_any_resource():
+    with pytest.raises(SettingsError) as info:
+        deploy(stack_config("dev"), subnet={**SUBNET, "cidrBlock": "10.99.0.0/24"})
+    assert "gir-lb:network.subnet_cidr" in str(info.value)
+
+
+def test_unmocked_invoke_fails_the_test():
+    cfg = stack_config("dev")
+    with pytest.raises(Exception, match="invoke not mocked"):
+
+        def build():
+            pulumi.runtime.invoke("aws:ec2/getVpc:getVpc", {})
+
+        run(build)
+    assert cfg  # the config itself is fine: only the invoke is not mocked
+
+
+def test_generated_key_is_used_when_no_cert_is_given(dev):
+    push = next(r for r in dev if r.name == "gir-lb-boot-httpd-push-0")
+    import base64
+
+    stdin = plain(push.inputs["stdin"]).split("\n")
+    assert base64.b64decode(stdin[1]).decode() == GENERATED_KEY
