@@ -265,9 +265,9 @@ class Bootstrap(pulumi.ComponentResource):
 
 class LoadBalancerPair(pulumi.ComponentResource):
     def __init__(self, name: str, s: Settings, bundle: Bundle, secrets: dict, opts: pulumi.ResourceOptions | None = None):
-        super().__init__("gir-lb:index:LoadBalancerPair", name, None, opts)
         subnet = aws.ec2.get_subnet(id=s.network.subnet_id)
-        check_subnet(s, subnet)
+        check_subnet(s, subnet)  # before anything is registered
+        super().__init__("gir-lb:index:LoadBalancerPair", name, None, opts)
         account_id = aws.get_caller_identity().account_id
         child = pulumi.ResourceOptions(parent=self, protect=s.is_protected)
         self.network = Network(f"{name}-net", s, subnet.vpc_id, child)

@@ -7,6 +7,7 @@ import json
 
 import policies
 import pulumi
+import pulumi_harness
 import pytest
 from pulumi.runtime import rpc
 from pulumi_harness import GENERATED_KEY, GENERATED_PASSWORD, SUBNET, plain, run
@@ -210,10 +211,16 @@ def test_guardrails_catch_a_violating_program(dev):
     assert any("not protected in prod" in v for v in found)
 
 
-def test_subnet_mismatch_raises_before_any_resource():
+def test_subnet_mismatch_raises_before_any_resource(monkeypatch):
+    seen = []
+    original = pulumi_harness.RecordingMonitor.RegisterResource
+    monkeypatch.setattr(
+        pulumi_harness.RecordingMonitor, "RegisterResource", lambda self, req: seen.append(req.type) or original(self, req)
+    )
     with pytest.raises(SettingsError) as info:
         deploy(stack_config("dev"), subnet={**SUBNET, "cidrBlock": "10.99.0.0/24"})
     assert "gir-lb:network.subnet_cidr" in str(info.value)
+    assert [t for t in seen if t != "pulumi:pulumi:Stack"] == []
 
 
 def test_unmocked_invoke_fails_the_test():
