@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from pulumi_harness import Registered, plain
+from pulumi_harness import Registered
 
 
 def no_public_ssh(resources: list[Registered]) -> list[str]:
@@ -45,6 +45,3 @@ def all_violations(resources: list[Registered], environment: str) -> list[str]:
         *volumes_encrypted(resources),
         *prod_protected(resources, environment),
     ]
-
-
-__all__ = ["all_violations", "plain"]
