@@ -36,22 +36,39 @@ class Step:
 
 
 def push_script(s: Settings, bundle: Bundle) -> str:
-    """Writes the httpd files (base64, so no content is ever parsed by the shell), removes stale
-    tenant files, writes TLS cert/key from stdin, then runs httpd-reload (configtest + graceful)."""
+    """Installs the httpd files (from base64: no content is ever parsed by a shell), removes stale
+    tenant files, writes the TLS cert/key read from stdin, then runs httpd-reload (configtest +
+    graceful). If the new config is refused, the previous files are put back, so a later restart
+    or failover never starts httpd on a config that failed its test."""
     p = PROFILES[s.os_profile]
+    tenant_dir = f"{p.server_root}/{p.tenant_dir}"
+    # Everything this step owns: the tenant folder (tenants, TLS) and the files outside it.
+    managed = sorted({path for path in bundle.httpd if not path.startswith(tenant_dir + "/")}) + [tenant_dir]
+    keep = "|".join(shlex.quote(f"loadbalancer_{t.id}.conf") for t in s.tenants)
+    reload_b64 = base64.b64encode(bundle.scripts["httpd-reload.sh"].encode()).decode()
     lines = [
         "set -euo pipefail",
         "umask 022",
+        f"managed=({' '.join(map(shlex.quote, managed))})",
+        "backup=$(mktemp -d)",
+        "trap 'rm -rf \"$backup\"' EXIT",
+        'for p in "${managed[@]}"; do',
+        '  if [ -e "$p" ]; then mkdir -p "$backup$(dirname "$p")"; cp -a "$p" "$backup$p"; fi',
+        "done",
+        "restore() {",
+        '  for p in "${managed[@]}"; do',
+        '    rm -rf "$p"',
+        '    if [ -e "$backup$p" ]; then cp -a "$backup$p" "$p"; fi',
+        "  done",
+        "}",
         'install_file() { mkdir -p "$(dirname "$1")"; base64 -d > "$1.new"; mv "$1.new" "$1"; }',
     ]
     for path, text in sorted(bundle.httpd.items()):
         b64 = base64.b64encode(text.encode()).decode()
         lines.append(f"printf %s {shlex.quote(b64)} | install_file {shlex.quote(path)}")
-    tenant_dir = f"{p.server_root}/{p.tenant_dir}"
-    keep = " ".join(shlex.quote(f"loadbalancer_{t.id}.conf") for t in s.tenants)
     lines.append(
         f"for f in {shlex.quote(tenant_dir)}/loadbalancer_*.conf; do "
-        f'case "${{f##*/}}" in {keep.replace(" ", "|")}) ;; *) rm -f -- "$f" ;; esac; done'
+        f'case "${{f##*/}}" in {keep}) ;; *) rm -f -- "$f" ;; esac; done'
     )
     if bundle.secret_files:
         crt, key = sorted(bundle.secret_files)  # server.crt, server.key
@@ -60,7 +77,13 @@ def push_script(s: Settings, bundle: Bundle) -> str:
             f'printf %s "$cert_b64" | install_file {shlex.quote(crt)}',
             f'(umask 077; printf %s "$key_b64" | install_file {shlex.quote(key)})',
         ]
-    lines.append(bundle.scripts["httpd-reload.sh"])
+    lines += [
+        f"if ! printf %s {shlex.quote(reload_b64)} | base64 -d | bash -s; then",
+        "  restore",
+        '  echo "httpd-push: the new config was refused on $(hostname); previous files restored" >&2',
+        "  exit 1",
+        "fi",
+    ]
     return "\n".join(lines) + "\n"
 
 
