@@ -14,6 +14,15 @@ from .settings import NAMESPACE, SECRET_PLACEHOLDER, Settings, SettingsError, pa
 SECRET_KEYS = ("tls_key", "hacluster_password", "ssh_private_key")
 
 
+def _json_or_text(text: str) -> object:
+    if text[:1] in "{[":
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError:
+            pass  # left as text: the settings error then names the key
+    return text
+
+
 def settings_from_pulumi() -> Settings:
     cfg = pulumi.Config(NAMESPACE)
     raw: dict[str, object] = {}
@@ -23,14 +32,9 @@ def settings_from_pulumi() -> Settings:
                 raw[key] = SECRET_PLACEHOLDER
             continue
         text = cfg.get(key)
-        if text is None:
-            continue
-        try:
-            raw[key] = json.loads(text) if text[:1] in "{[" else text
-        except json.JSONDecodeError:
-            raw[key] = text
-        if text in ("true", "false"):
-            raw[key] = text == "true"
+        if text is not None:
+            # Objects and lists arrive as JSON; scalars as text, which pydantic converts ("true" -> True).
+            raw[key] = _json_or_text(text)
     return parse_settings(raw, source=f"stack {pulumi.get_stack()}")
 
 

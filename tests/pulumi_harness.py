@@ -35,15 +35,16 @@ class RecordingMocks(pulumi.runtime.Mocks):
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs):
         outputs = dict(args.inputs)
+        resource_id = f"{args.name}-id"
         if args.typ == "aws:ec2/instance:Instance":
-            outputs["id"] = "i-" + hashlib.sha256(args.name.encode()).hexdigest()[:17]
+            resource_id = "i-" + hashlib.sha256(args.name.encode()).hexdigest()[:17]
         elif args.typ == "random:index/randomPassword:RandomPassword":
             outputs["result"] = GENERATED_PASSWORD
         elif args.typ == "tls:index/privateKey:PrivateKey":
             outputs["privateKeyPem"] = GENERATED_KEY
         elif args.typ == "tls:index/selfSignedCert:SelfSignedCert":
             outputs["certPem"] = "-----BEGIN CERTIFICATE-----\nMOCK\n-----END CERTIFICATE-----\n"
-        return [f"{args.name}-id", outputs]
+        return [resource_id, outputs]
 
     def call(self, args: pulumi.runtime.MockCallArgs):
         self.invokes.append(args.token)
@@ -89,8 +90,8 @@ def run(build, subnet: dict | None = None, stack: str = "dev") -> tuple[Recordin
 
     @pulumi.runtime.test
     def program():
-        build()
-        return pulumi.Output.from_input(True)
+        result = build()  # an Output returned by build() is awaited too
+        return result if isinstance(result, pulumi.Output) else pulumi.Output.from_input(True)
 
     program()
     return monitor, mocks
