@@ -160,7 +160,8 @@ def test_cluster_resources_verify_and_fail_over(tmp_path, cfg):
     up = tools.crm_simulate(cib, "--in-place", *[f"--node-up={n}" for n in nodes], shadow_dir=tmp_path / "shadow")
     assert up.returncode == 0, up.stderr
     where = tools.placement(up.stdout)
-    assert {"webserver", "vip_addr" if args else "virtual_ip"} <= set(where), up.stdout
+    vip_resource = "vip_addr" if cfg["network"].get("vip_mode", "aws") == "aws" else "virtual_ip"
+    assert {"webserver", vip_resource} <= set(where), up.stdout
     active = where["webserver"]
     assert len({node for res, node in where.items() if res != "fence_nodes"}) == 1, where  # all together
 
