@@ -237,3 +237,13 @@ def test_generated_key_is_used_when_no_cert_is_given(dev):
 
     stdin = plain(push.inputs["stdin"]).split("\n")
     assert base64.b64decode(stdin[1]).decode() == GENERATED_KEY
+
+
+def test_ami_lookup_per_profile_or_explicit_id():
+    _, mocks = deploy(stack_config("dev"))
+    assert "aws:ec2/getAmi:getAmi" in mocks.invokes
+    cfg = stack_config("dev")
+    cfg["ami"] = {"id": "ami-0fedcba9876543210"}
+    resources, mocks = deploy(cfg)
+    assert "aws:ec2/getAmi:getAmi" not in mocks.invokes
+    assert {r.inputs["ami"] for r in of_type(resources, "aws:ec2/instance:Instance")} == {"ami-0fedcba9876543210"}
