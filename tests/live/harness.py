@@ -1,0 +1,255 @@
+"""Live-traffic harness: fake GIR members on loopback and a real Debian apache2 "node".
+
+The node is a private mount+PID namespace holding a writable copy of /etc/apache2 (ports moved to
+loopback, the default site removed), a tmpfs /run and its own log folder: the real Debian main
+config loads the rendered files exactly as on a node, and the plan's push step runs inside it.
+Nothing on the host is changed; everything started is stopped by PID (the namespace's init is
+killed, which ends every process inside it)."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+MEMBER = Path(__file__).with_name("member.py")
+SERVICES = ("rws", "rp", "rcs", "interaction_receiver", "webdav")
+MODULES = ["proxy", "proxy_http", "proxy_balancer", "lbmethod_byrequests", "slotmem_shm", "headers", "status", "ssl"]
+
+
+def free_ports(n: int) -> list[int]:
+    socks, ports = [], []
+    for _ in range(n):
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        socks.append(s)
+        ports.append(s.getsockname()[1])
+    for s in socks:
+        s.close()
+    return ports
+
+
+@dataclass
+class Member:
+    name: str
+    port: int
+    route: str = ""
+    kind: str = "plain"
+    tls: tuple[str, str] | None = None
+    proc: subprocess.Popen | None = None
+    blocker: list[socket.socket] = field(default_factory=list)
+
+    @property
+    def url(self) -> str:
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        self.clear_unreachable()
+        cmd = [sys.executable, str(MEMBER), "--name", self.name, "--port", str(self.port), "--kind", self.kind]
+        if self.route:
+            cmd += ["--route", self.route]
+        if self.tls:
+            cmd += ["--tls", *self.tls]
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        assert self.proc.stdout.readline().strip() == "ready", f"{self.name} did not start"
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGCONT)
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+        self.proc = None
+
+    def freeze(self) -> None:
+        self.proc.send_signal(signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        self.proc.send_signal(signal.SIGCONT)
+
+    def make_unreachable(self) -> None:
+        """Stops the member and leaves a listener whose accept queue is full: new SYNs are
+        dropped, so a connect times out as with a host that is gone (not refused)."""
+        self.stop()
+        listener = socket.socket()
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", self.port))
+        listener.listen(0)
+        self.blocker = [listener]
+        for _ in range(3):
+            filler = socket.socket()
+            filler.setblocking(False)
+            filler.connect_ex(("127.0.0.1", self.port))
+            self.blocker.append(filler)
+        time.sleep(0.2)
+
+    def clear_unreachable(self) -> None:
+        for s in self.blocker:
+            s.close()
+        self.blocker = []
+
+    def stats(self) -> dict:
+        return json.loads(request("GET", "/__stats", port=self.port, timeout=5, tls=bool(self.tls)).body)
+
+
+class Fleet:
+    """Every member of every tenant, keyed ("t1", "rws", 0)."""
+
+    def __init__(self, tenants: dict[str, dict[str, int]], tls_members: dict | None = None):
+        self.members: dict[tuple[str, str, int], Member] = {}
+        specs = [(t, svc, i) for t, counts in tenants.items() for svc in SERVICES for i in range(counts.get(svc, 2))]
+        for (tid, svc, i), port in zip(specs, free_ports(len(specs)), strict=True):
+            route = {"rws": f"{tid.upper()}RWS{i + 1}", "rcs": f"{tid.upper()}_RCS_{i + 1}"}.get(svc, "")
+            self.members[(tid, svc, i)] = Member(
+                name=f"{tid}-{svc}-{i + 1}", port=port, route=route, kind="rcs" if svc == "rcs" else "plain",
+                tls=(tls_members or {}).get((tid, svc, i)),
+            )
+
+    def __getitem__(self, key) -> Member:
+        return self.members[key]
+
+    def start(self) -> None:
+        for m in self.members.values():
+            m.start()
+
+    def stop(self) -> None:
+        for m in self.members.values():
+            m.stop()
+            m.clear_unreachable()
+
+    def tenant_config(self, tid: str) -> dict:
+        def members(svc):
+            return [m for (t, s, _), m in sorted(self.members.items()) if t == tid and s == svc]
+
+        return {
+            "id": tid,
+            "rws": {"members": [{"url": m.url, "route": m.route} for m in members("rws")]},
+            "rp": {"members": [{"url": m.url} for m in members("rp")]},
+            "rcs": {"members": [{"url": m.url, "app_name": m.route.replace("_", " ")} for m in members("rcs")]},
+            "interaction_receiver": {"members": [{"url": m.url} for m in members("interaction_receiver")]},
+            "webdav": {
+                "members": [{"url": m.url, **({"hot_standby": True} if i else {})} for i, m in enumerate(members("webdav"))],
+                "extra_paths": ["dest2"],
+            },
+        }
+
+
+@dataclass
+class Response:
+    status: int
+    headers: list[tuple[str, str]]
+    body: str
+    elapsed: float
+
+    def json(self) -> dict:
+        return json.loads(self.body)
+
+    def header_all(self, name: str) -> list[str]:
+        return [v for k, v in self.headers if k.lower() == name.lower()]
+
+
+def request(method: str, path: str, port: int, headers: dict | None = None, timeout: float = 10,
+            source: str | None = None, tls: bool = False, context=None) -> Response:
+    """One request on a new connection to 127.0.0.1:port (optionally from another loopback source)."""
+    start = time.monotonic()
+    kw = {"timeout": timeout, "source_address": (source, 0) if source else None}
+    if tls:
+        import ssl
+
+        ctx = context or ssl._create_unverified_context()
+        conn = http.client.HTTPSConnection("127.0.0.1", port, context=ctx, **kw)
+    else:
+        conn = http.client.HTTPConnection("127.0.0.1", port, **kw)
+    try:
+        conn.request(method, path, headers={"Connection": "close", **(headers or {})})
+        resp = conn.getresponse()
+        body = resp.read().decode(errors="replace")
+        return Response(resp.status, resp.getheaders(), body, time.monotonic() - start)
+    finally:
+        conn.close()
+
+
+class ApacheNode:
+    def __init__(self, workdir: Path, http_port: int, https_port: int):
+        self.workdir, self.http_port, self.https_port = workdir, http_port, https_port
+        self.holder: subprocess.Popen | None = None
+
+    @property
+    def init_pid(self) -> int:
+        children = Path(f"/proc/{self.holder.pid}/task/{self.holder.pid}/children").read_text().split()
+        return int(children[0])
+
+    def boot(self, drop_conf: tuple[str, ...] = ()) -> None:
+        etc, logs = self.workdir / "etc-apache2", self.workdir / "logs"
+        subprocess.run(["cp", "-a", "/etc/apache2", str(etc)], check=True)
+        logs.mkdir()
+        (etc / "ports.conf").write_text(
+            f"Listen 127.0.0.1:{self.http_port}\n<IfModule ssl_module>\n    Listen 127.0.0.1:{self.https_port}\n</IfModule>\n"
+        )
+        (etc / "sites-enabled" / "000-default.conf").unlink(missing_ok=True)
+        self.drop_conf = drop_conf
+        setup = (
+            f"set -e; mount --bind {etc} /etc/apache2; mount -t tmpfs none /run; mkdir -p /run/lock;"
+            f" mount --bind {logs} /var/log/apache2; a2enmod -q {' '.join(MODULES)} >/dev/null; exec sleep infinity"
+        )
+        self.holder = subprocess.Popen(
+            ["unshare", "--mount", "--pid", "--fork", "--propagation", "private", "bash", "-c", setup]
+        )
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                pid = self.init_pid
+                if Path(f"/proc/{pid}/cmdline").read_bytes().startswith(b"sleep"):
+                    return
+            except (IndexError, FileNotFoundError):
+                pass
+            time.sleep(0.05)
+        raise RuntimeError("node namespace did not come up")
+
+    def run(self, *cmd: str, stdin: str | None = None, timeout: float = 60) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            ["nsenter", "-t", str(self.init_pid), "-m", "-p", "--", *cmd],
+            input=stdin, capture_output=True, text=True, timeout=timeout,
+        )
+
+    def push(self, script: str, stdin: str = "") -> subprocess.CompletedProcess:
+        """The plan's httpd push step (install, configtest, graceful where httpd runs)."""
+        for name in self.drop_conf:  # variants without one of our files (e.g. the MPM sizing)
+            script = script.replace(f"install_file /etc/apache2/conf-enabled/{name}", "cat > /dev/null #")
+        return self.run("bash", "-c", script, "httpd-push", stdin=stdin)
+
+    def start_httpd(self) -> None:
+        done = self.run("apache2ctl", "start")
+        assert done.returncode == 0, done.stdout + done.stderr
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            try:
+                if request("GET", "/server-status?auto", self.http_port, timeout=2).status == 200:
+                    return
+            except OSError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError("apache2 did not answer: " + self.error_log())
+
+    def error_log(self) -> str:
+        log = self.workdir / "logs" / "error.log"
+        return log.read_text()[-3000:] if log.exists() else ""
+
+    def httpd_pid(self) -> int | None:
+        done = self.run("cat", "/run/apache2/apache2.pid")
+        return int(done.stdout) if done.returncode == 0 and done.stdout.strip() else None
+
+    def shutdown(self) -> None:
+        if self.holder and self.holder.poll() is None:
+            try:
+                os.kill(self.init_pid, signal.SIGKILL)  # the namespace's init: takes every process inside with it
+            except (IndexError, ProcessLookupError, FileNotFoundError):
+                pass
+            self.holder.kill()
+            self.holder.wait(timeout=10)
