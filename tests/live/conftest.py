@@ -34,15 +34,58 @@ def pki(tmp_path_factory) -> dict[str, Path]:
     certificate, and the front's certificate."""
     d = tmp_path_factory.mktemp("pki")
     ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"]
-    openssl("req", "-x509", *ec, "-keyout", str(d / "ca.key"), "-out", str(d / "ca.crt"), "-days", "2", "-subj", "/CN=gir-lb test CA")
+    openssl(
+        "req", "-x509", *ec, "-keyout", str(d / "ca.key"), "-out", str(d / "ca.crt"), "-days", "2", "-subj", "/CN=gir-lb test CA"
+    )
     openssl("req", *ec, "-keyout", str(d / "member.key"), "-out", str(d / "member.csr"), "-subj", "/CN=127.0.0.1")
     (d / "san.ext").write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
-    openssl("x509", "-req", "-in", str(d / "member.csr"), "-CA", str(d / "ca.crt"), "-CAkey", str(d / "ca.key"),
-            "-CAcreateserial", "-out", str(d / "member.crt"), "-days", "2", "-extfile", str(d / "san.ext"))
-    openssl("req", "-x509", *ec, "-keyout", str(d / "rogue.key"), "-out", str(d / "rogue.crt"), "-days", "2",
-            "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1")
-    openssl("req", "-x509", *ec, "-keyout", str(d / "front.key"), "-out", str(d / "front.crt"), "-days", "2",
-            "-subj", "/CN=gir-lb.test", "-addext", "subjectAltName=IP:127.0.0.1")
+    openssl(
+        "x509",
+        "-req",
+        "-in",
+        str(d / "member.csr"),
+        "-CA",
+        str(d / "ca.crt"),
+        "-CAkey",
+        str(d / "ca.key"),
+        "-CAcreateserial",
+        "-out",
+        str(d / "member.crt"),
+        "-days",
+        "2",
+        "-extfile",
+        str(d / "san.ext"),
+    )
+    openssl(
+        "req",
+        "-x509",
+        *ec,
+        "-keyout",
+        str(d / "rogue.key"),
+        "-out",
+        str(d / "rogue.crt"),
+        "-days",
+        "2",
+        "-subj",
+        "/CN=127.0.0.1",
+        "-addext",
+        "subjectAltName=IP:127.0.0.1",
+    )
+    openssl(
+        "req",
+        "-x509",
+        *ec,
+        "-keyout",
+        str(d / "front.key"),
+        "-out",
+        str(d / "front.crt"),
+        "-days",
+        "2",
+        "-subj",
+        "/CN=gir-lb.test",
+        "-addext",
+        "subjectAltName=IP:127.0.0.1",
+    )
     return {p.stem + p.suffix.replace(".", "_"): p for p in d.iterdir()}
 
 

@@ -107,7 +107,10 @@ class Fleet:
         for (tid, svc, i), port in zip(specs, free_ports(len(specs)), strict=True):
             route = {"rws": f"{tid.upper()}RWS{i + 1}", "rcs": f"{tid.upper()}_RCS_{i + 1}"}.get(svc, "")
             self.members[(tid, svc, i)] = Member(
-                name=f"{tid}-{svc}-{i + 1}", port=port, route=route, kind="rcs" if svc == "rcs" else "plain",
+                name=f"{tid}-{svc}-{i + 1}",
+                port=port,
+                route=route,
+                kind="rcs" if svc == "rcs" else "plain",
                 tls=(tls_members or {}).get((tid, svc, i)),
             )
 
@@ -154,8 +157,16 @@ class Response:
         return [v for k, v in self.headers if k.lower() == name.lower()]
 
 
-def request(method: str, path: str, port: int, headers: dict | None = None, timeout: float = 10,
-            source: str | None = None, tls: bool = False, context=None) -> Response:
+def request(
+    method: str,
+    path: str,
+    port: int,
+    headers: dict | None = None,
+    timeout: float = 10,
+    source: str | None = None,
+    tls: bool = False,
+    context=None,
+) -> Response:
     """One request on a new connection to 127.0.0.1:port (optionally from another loopback source)."""
     start = time.monotonic()
     kw = {"timeout": timeout, "source_address": (source, 0) if source else None}
@@ -198,9 +209,7 @@ class ApacheNode:
             f"set -e; mount --bind {etc} /etc/apache2; mount -t tmpfs none /run; mkdir -p /run/lock;"
             f" mount --bind {logs} /var/log/apache2; a2enmod -q {' '.join(MODULES)} >/dev/null; exec sleep infinity"
         )
-        self.holder = subprocess.Popen(
-            ["unshare", "--mount", "--pid", "--fork", "--propagation", "private", "bash", "-c", setup]
-        )
+        self.holder = subprocess.Popen(["unshare", "--mount", "--pid", "--fork", "--propagation", "private", "bash", "-c", setup])
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             try:
@@ -215,7 +224,10 @@ class ApacheNode:
     def run(self, *cmd: str, stdin: str | None = None, timeout: float = 60) -> subprocess.CompletedProcess:
         return subprocess.run(
             ["nsenter", "-t", str(self.init_pid), "-m", "-p", "--", *cmd],
-            input=stdin, capture_output=True, text=True, timeout=timeout,
+            input=stdin,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
         )
 
     def push(self, script: str, stdin: str = "") -> subprocess.CompletedProcess:

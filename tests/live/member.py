@@ -28,7 +28,12 @@ _session_ids = itertools.count(1)
 
 def response(status: str, body: dict, headers: list[tuple[str, str]]) -> bytes:
     data = json.dumps(body).encode()
-    head = [f"HTTP/1.1 {status}", "Content-Type: application/json", f"Content-Length: {len(data)}", *(f"{k}: {v}" for k, v in headers)]
+    head = [
+        f"HTTP/1.1 {status}",
+        "Content-Type: application/json",
+        f"Content-Length: {len(data)}",
+        *(f"{k}: {v}" for k, v in headers),
+    ]
     return ("\r\n".join(head) + "\r\n\r\n").encode() + data
 
 
