@@ -51,7 +51,7 @@ def push_script(s: Settings, bundle: Bundle) -> str:
         "umask 022",
         f"managed=({' '.join(map(shlex.quote, managed))})",
         "backup=$(mktemp -d)",
-        "trap 'rm -rf \"$backup\"' EXIT",
+        "done_ok=0",
         'for p in "${managed[@]}"; do',
         '  if [ -e "$p" ]; then mkdir -p "$backup$(dirname "$p")"; cp -a "$p" "$backup$p"; fi',
         "done",
@@ -61,6 +61,15 @@ def push_script(s: Settings, bundle: Bundle) -> str:
         '    if [ -e "$backup$p" ]; then cp -a "$backup$p" "$p"; fi',
         "  done",
         "}",
+        "finish() {",
+        '  if [ "$done_ok" != 1 ]; then',
+        "    restore",
+        '    echo "httpd-push: failed on $(hostname); previous files restored, nothing reloaded" >&2',
+        "  fi",
+        '  rm -rf "$backup"',
+        "}",
+        "# Any failure from here on (a bad file, a refused config) puts the previous files back.",
+        "trap finish EXIT",
         'install_file() { mkdir -p "$(dirname "$1")"; base64 -d > "$1.new"; mv "$1.new" "$1"; }',
     ]
     for path, text in sorted(bundle.httpd.items()):
@@ -77,13 +86,7 @@ def push_script(s: Settings, bundle: Bundle) -> str:
             f'printf %s "$cert_b64" | install_file {shlex.quote(crt)}',
             f'(umask 077; printf %s "$key_b64" | install_file {shlex.quote(key)})',
         ]
-    lines += [
-        f"if ! printf %s {shlex.quote(reload_b64)} | base64 -d | bash -s; then",
-        "  restore",
-        '  echo "httpd-push: the new config was refused on $(hostname); previous files restored" >&2',
-        "  exit 1",
-        "fi",
-    ]
+    lines += [f"printf %s {shlex.quote(reload_b64)} | base64 -d | bash -s", "done_ok=1"]
     return "\n".join(lines) + "\n"
 
 

@@ -4,6 +4,7 @@ rendered bundle, both stopped by PID at teardown (also when a test fails)."""
 from __future__ import annotations
 
 import base64
+import dataclasses
 import subprocess
 from pathlib import Path
 
@@ -104,8 +105,12 @@ def live_settings(fleet: Fleet, tenants: list[str], http_port: int, https_port: 
     return parse_settings(cfg)
 
 
-def push_step(settings) -> str:
-    return next(st for st in build_plan(settings, render_bundle(settings)) if st.name == "httpd-push-0").script
+def push_step(settings, edit=None) -> str:
+    """The plan's push step; `edit(path, text)` may alter a rendered file first (to break it)."""
+    bundle = render_bundle(settings)
+    if edit:
+        bundle = dataclasses.replace(bundle, httpd={p: edit(p, t) for p, t in bundle.httpd.items()})
+    return next(st for st in build_plan(settings, bundle) if st.name == "httpd-push-0").script
 
 
 def tls_stdin(pki) -> str:

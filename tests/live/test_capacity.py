@@ -1,0 +1,82 @@
+"""Capacity: one held RWS long-poll per logged-in agent. With the MPM sized from max_agents the
+balancer holds them all and still answers a short request; with Debian's default MPM it cannot."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+
+from live.conftest import start_lb
+from live.harness import Fleet, request
+
+pytestmark = pytest.mark.tools
+AGENTS = 2000
+HOLD_S = 20
+
+
+async def open_polls(port: int, count: int) -> list[asyncio.StreamWriter]:
+    """Opens `count` long-polls through the balancer (bounded: each connect waits at most 10 s)."""
+
+    async def one(i: int):
+        try:
+            reader, writer = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", port), 10)
+        except (TimeoutError, OSError):
+            return None
+        writer.write(f"GET /t1/api/notifications?hold={HOLD_S}&agent={i} HTTP/1.1\r\nHost: lb\r\n\r\n".encode())
+        await writer.drain()
+        return writer
+
+    writers = await asyncio.gather(*(one(i) for i in range(count)))
+    return [w for w in writers if w is not None]
+
+
+def held(fleet: Fleet) -> int:
+    return sum(fleet[("t1", "rws", i)].stats()["held"] for i in (0, 1))
+
+
+def measure(lb, agents: int) -> tuple[int, float | None]:
+    """Opens the polls, waits (bounded) for them to reach the members, then times a short request."""
+    loop = asyncio.new_event_loop()
+    try:
+        writers = loop.run_until_complete(open_polls(lb.port, agents))
+        deadline = time.monotonic() + 15
+        count = held(lb.fleet)
+        while count < agents and time.monotonic() < deadline:
+            time.sleep(0.5)
+            count = held(lb.fleet)
+        try:
+            short = request("GET", "/t1/rp/api/jobs", lb.port, timeout=3).elapsed
+        except TimeoutError:
+            short = None
+        for w in writers:
+            w.close()
+        return count, short
+    finally:
+        loop.close()
+
+
+@pytest.fixture
+def fleet():
+    f = Fleet({"t1": {}})
+    f.start()
+    yield f
+    f.stop()
+
+
+@pytest.mark.parametrize("sized", [True, False], ids=["mpm-sized-for-2000", "debian-default-mpm"])
+def test_long_poll_capacity(tmp_path, pki, fleet, sized):
+    lb = start_lb(tmp_path, fleet, ["t1"], pki, drop_conf=() if sized else ("gir-lb-mpm.conf",), max_agents=AGENTS)
+    try:
+        count, short = measure(lb, AGENTS)
+        print(
+            f"\n{'sized' if sized else 'default'} MPM: {count} of {AGENTS} polls held; short request: "
+            f"{'%.3fs' % short if short is not None else 'no answer within 3 s'}"
+        )
+        if sized:
+            assert count == AGENTS and short is not None and short < 1.0
+        else:
+            assert count < AGENTS / 2 and short is None
+    finally:
+        lb.node.shutdown()
