@@ -70,10 +70,8 @@ def test_long_poll_capacity(tmp_path, pki, fleet, sized):
     lb = start_lb(tmp_path, fleet, ["t1"], pki, drop_conf=() if sized else ("gir-lb-mpm.conf",), max_agents=AGENTS)
     try:
         count, short = measure(lb, AGENTS)
-        print(
-            f"\n{'sized' if sized else 'default'} MPM: {count} of {AGENTS} polls held; short request: "
-            f"{'%.3fs' % short if short is not None else 'no answer within 3 s'}"
-        )
+        answer = f"{short:.3f}s" if short is not None else "no answer within 3 s"
+        print(f"\n{'sized' if sized else 'default'} MPM: {count} of {AGENTS} polls held; short request: {answer}")
         if sized:
             assert count == AGENTS and short is not None and short < 1.0
         else:
