@@ -96,10 +96,13 @@ def build_plan(s: Settings, bundle: Bundle) -> list[Step]:
     fencing = s.cluster.fencing.mode == "fence_aws"
     steps = [Step(f"prepare-{i}", i, bundle.scripts["node-prepare.sh"], stdin="hacluster_password") for i in nodes]
     prepared = tuple(st.name for st in steps)
-    if p.cluster_stack == "cman":  # ccs/cman runs on every node
+    if p.cluster_stack == "cman":  # ccs/cman configures and starts every node
         setup = [Step(f"cluster-setup-{i}", i, bundle.scripts["cluster-setup.sh"], after=prepared) for i in nodes]
-    else:
-        setup = [Step("cluster-setup", 0, bundle.scripts["cluster-setup.sh"], stdin="hacluster_password", after=prepared)]
+    else:  # pcs sets up once, each node gets a seeded CIB, then one start of both
+        steps.append(Step("cluster-setup", 0, bundle.scripts["cluster-setup.sh"], stdin="hacluster_password", after=prepared))
+        seeds = [Step(f"seed-cib-{i}", i, bundle.scripts["seed-cib.sh"], after=("cluster-setup",)) for i in nodes]
+        steps += seeds
+        setup = [Step("cluster-start", 0, bundle.scripts["cluster-start.sh"], after=tuple(st.name for st in seeds))]
     steps += setup
     set_up = tuple(st.name for st in setup)
     # Rolling: the second node first, the first node only after the second one succeeded.

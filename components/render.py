@@ -142,6 +142,9 @@ def render_bundle(s: Settings) -> Bundle:
         ),
         "httpd-reload.sh": render("cluster/httpd-reload.sh.j2"),
     }
+    if p.cluster_stack == "corosync3":
+        scripts["seed-cib.sh"] = render("cluster/seed-cib.sh.j2")
+        scripts["cluster-start.sh"] = render("cluster/cluster-start.sh.j2")
     return Bundle(httpd=httpd, user_data=render_user_data(s, p), scripts=scripts, secret_files=secret_files)
 
 

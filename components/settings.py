@@ -242,9 +242,13 @@ class ClusterSettings(Model):
     name: ClusterName = "gir-lb"
     nodes: list[ClusterNode] = Field(min_length=2, max_length=2)
     transport: Literal["knet", "udpu"] | None = Field(None, description="default: knet (corosync 3) or udpu (cman on rhel6)")
+    # Below 500 ms token / 250 ms knet ping timeout the membership flapped in our measurements.
     token_ms: int = Field(1000, ge=500, le=60000, description="corosync totem token")
+    knet_ping_interval_ms: int = Field(125, ge=50, le=10000, description="knet link ping_interval")
+    knet_ping_timeout_ms: int = Field(250, ge=250, le=30000, description="knet link ping_timeout")
+    dc_deadtime_s: int = Field(10, ge=2, le=120, description="Pacemaker dc-deadtime, seeded before the first start")
     vip_monitor_s: int = Field(10, ge=1, le=300)
-    httpd_monitor_s: int = Field(10, ge=1, le=300)
+    httpd_monitor_s: int = Field(5, ge=1, le=300)
     httpd_migration_threshold: int = Field(10, ge=1, le=1000)
     resource_stickiness: int = Field(100, ge=0, le=1000000)
     fencing: FencingSettings = FencingSettings()
@@ -256,6 +260,8 @@ class ClusterSettings(Model):
             items.append(("nodes[1].name", f"{self.nodes[1].name!r} is also nodes[0].name"))
         if self.nodes[0].ip == self.nodes[1].ip:
             items.append(("nodes[1].ip", f"{self.nodes[1].ip} is also nodes[0].ip"))
+        if self.knet_ping_interval_ms >= self.knet_ping_timeout_ms:
+            items.append(("knet_ping_interval_ms", "must be shorter than knet_ping_timeout_ms"))
         _raise_if(items)
         return self
 

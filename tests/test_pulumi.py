@@ -63,7 +63,7 @@ def test_inventory_and_parenting(dev):
     ):
         assert sum(t.endswith(component) for t in types) == 1, component
     assert types.count("aws:ec2/instance:Instance") == 2
-    assert types.count("command:remote:Command") == 6
+    assert types.count("command:remote:Command") == 9
     components = {r.urn for r in dev if r.type.startswith("gir-lb:")}
     for r in dev:
         if r.type.startswith(("aws:", "command:", "random:", "tls:")):
@@ -141,9 +141,12 @@ def test_step_ordering(dev):
     cmds = {r.name.removeprefix("gir-lb-boot-"): r for r in of_type(dev, "command:remote:Command")}
     urn = {name: r.urn for name, r in cmds.items()}
     assert {urn["prepare-0"], urn["prepare-1"]} <= set(cmds["cluster-setup"].dependencies)
-    assert urn["cluster-setup"] in cmds["httpd-push-1"].dependencies
+    for i in (0, 1):
+        assert urn["cluster-setup"] in cmds[f"seed-cib-{i}"].dependencies
+    assert {urn["seed-cib-0"], urn["seed-cib-1"]} <= set(cmds["cluster-start"].dependencies)
+    assert urn["cluster-start"] in cmds["httpd-push-1"].dependencies
     assert urn["httpd-push-1"] in cmds["httpd-push-0"].dependencies  # node A only after node B
-    assert {urn["cluster-setup"], urn["httpd-push-0"]} <= set(cmds["cluster-resources"].dependencies)
+    assert {urn["cluster-start"], urn["httpd-push-0"]} <= set(cmds["cluster-resources"].dependencies)
     for r in cmds.values():
         assert "delete" not in r.inputs  # destroy never needs a reachable host
 

@@ -210,7 +210,9 @@ def test_cluster_scripts_per_stack():
     assert "pcs_f property set no-quorum-policy=ignore" in old["resources.sh"]
     new = bundle_of(base_config("rhel9")).scripts["cluster-setup.sh"]
     assert "pcs host auth lb-a addr=10.0.1.11 lb-b addr=10.0.1.12 -u hacluster" in new
-    assert "transport knet totem token=1000" in new and "pcs cluster enable --all" in new
+    assert "transport knet link ping_interval=125 ping_timeout=250 \\\n    totem token=1000" in new
+    start = bundle_of(base_config("rhel9")).scripts["cluster-start.sh"]
+    assert "pcs cluster start --all --wait=300" in start and "pcs cluster enable --all" in start
     assert " -p " not in new  # the password never goes on a command line
 
 
