@@ -19,7 +19,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-MEMBER = Path(__file__).with_name("member.py")
+MEMBER = Path(__file__).resolve().parents[2] / "lab" / "fake_member.py"
 SERVICES = ("rws", "rp", "rcs", "interaction_receiver", "webdav")
 MODULES = ["proxy", "proxy_http", "proxy_balancer", "lbmethod_byrequests", "slotmem_shm", "headers", "status", "ssl"]
 

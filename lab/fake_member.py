@@ -1,7 +1,9 @@
 """A fake GIR member: a tiny asyncio HTTP/1.1 server (keep-alive aware) that answers with its
 name and the path it received. Run one process per member:
 
-    python member.py --name t1-rws-1 --port 9101 [--route T1RWS1] [--kind rcs] [--tls CERT KEY]
+    python fake_member.py --name t1-rws-1 --port 9101 [--host 127.0.0.1] [--route T1RWS1] [--kind rcs] [--tls CERT KEY]
+
+Used by the live tests (on loopback) and by the lab (inside its backends namespace).
 
 - `?hold=S` holds the request S seconds (an RWS long-poll); `GET /__stats` (direct, not through
   the balancer) reports {"served", "held"}.
@@ -72,7 +74,7 @@ async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, arg
                 if urlsplit(target).path.endswith("/redirect"):
                     status = "302 Found"
                     scheme = "https" if args.tls else "http"
-                    extra.append(("Location", f"{scheme}://127.0.0.1:{args.port}/rcs/after"))
+                    extra.append(("Location", f"{scheme}://{args.host}:{args.port}/rcs/after"))
             body = {"member": args.name, "path": target, "method": method, "cookie": cookie}
             writer.write(response(status, body, extra))
             await writer.drain()
@@ -88,6 +90,7 @@ async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--name", required=True)
     parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--route", default="")
     parser.add_argument("--kind", default="plain")
     parser.add_argument("--tls", nargs=2, metavar=("CERT", "KEY"))
@@ -97,7 +100,7 @@ async def main() -> None:
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         context.load_cert_chain(*args.tls)
     server = await asyncio.start_server(
-        lambda r, w: handle(r, w, args), "127.0.0.1", args.port, ssl=context, backlog=4096, reuse_address=True
+        lambda r, w: handle(r, w, args), args.host, args.port, ssl=context, backlog=4096, reuse_address=True
     )
     print("ready", flush=True)
     sys.stdout.close()

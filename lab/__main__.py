@@ -1,0 +1,45 @@
+"""python -m lab up|status|down|failover [--node|--httpd] [--name NAME] [--stack STACK]
+
+Run as root on Debian 12 (README command 1 does the one-time package set-up)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from .boxes import LabError
+from .runner import Lab
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m lab", description="the gir-lb HA pair on this machine")
+    parser.add_argument("command", choices=["up", "status", "down", "failover"])
+    parser.add_argument("--name", default="lab", help="lab name: state folder and box names derive from it")
+    parser.add_argument("--stack", default="lab", help="stack file stacks/Pulumi.<stack>.yaml")
+    kind = parser.add_mutually_exclusive_group()
+    kind.add_argument("--node", action="store_const", dest="kind", const="node", help="kill the active node")
+    kind.add_argument("--httpd", action="store_const", dest="kind", const="httpd", help="SIGKILL httpd on the active node")
+    args = parser.parse_args(argv)
+    lab = Lab(args.name, args.stack)
+    try:
+        if args.command == "up":
+            try:
+                lab.up()
+            except BaseException:
+                print("up failed; tearing the lab down", file=sys.stderr)
+                lab.down()
+                raise
+        elif args.command == "status":
+            lab.status()
+        elif args.command == "down":
+            lab.down()
+        else:
+            lab.failover(args.kind or "node")
+    except LabError as exc:
+        print(f"lab: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
