@@ -50,7 +50,11 @@ class Box:
         log = open(self.state / f"{self.name}.boot.log", "w")
         proc = subprocess.Popen(
             ["unshare", "--pid", "--fork", "--mount-proc", *namespaces, "--propagation", "private", "--", *init],
-            stdout=subprocess.PIPE, stderr=log, text=True, env=CLEAN_ENV, start_new_session=True,
+            stdout=subprocess.PIPE,
+            stderr=log,
+            text=True,
+            env=CLEAN_ENV,
+            start_new_session=True,
         )
         line = proc.stdout.readline().strip()
         if line != "ready":
@@ -73,14 +77,18 @@ class Box:
     def enter(self, *ns: str) -> list[str]:
         return ["nsenter", "-t", str(self.pid), *ns, "--"]
 
-    def run(self, *cmd: str, stdin: str | None = None, timeout: float = 120, net_only: bool = False,
-            check: bool = False) -> subprocess.CompletedProcess:
+    def run(
+        self, *cmd: str, stdin: str | None = None, timeout: float = 120, net_only: bool = False, check: bool = False
+    ) -> subprocess.CompletedProcess:
         if self.pid is None:
             raise LabError(f"box {self.name} is not running")
         ns = ("-n",) if net_only else ("-m", "-u", "-i", "-n", "-p")
         done = subprocess.run(
             ["env", "-i", *(f"{k}={v}" for k, v in CLEAN_ENV.items()), *self.enter(*ns), *cmd],
-            input=stdin, capture_output=True, text=True, timeout=timeout,
+            input=stdin,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
         )
         if check and done.returncode != 0:
             raise LabError(f"{self.name}: {' '.join(cmd)[:80]} failed ({done.returncode}): {done.stderr[-2000:]}")

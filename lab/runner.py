@@ -171,8 +171,9 @@ class Lab:
         switch = self.box("switch")
         port = f"p-{box.name}"[:15]
         switch.run("ip", "link", "del", port, net_only=True)
-        switch.run("ip", "link", "add", port, "type", "veth", "peer", "name", "eth0", "netns", str(box.pid),
-                   net_only=True, check=True)
+        switch.run(
+            "ip", "link", "add", port, "type", "veth", "peer", "name", "eth0", "netns", str(box.pid), net_only=True, check=True
+        )
         switch.run("ip", "link", "set", port, "master", "br0", "up", net_only=True, check=True)
         box.run("ip", "addr", "add", f"{ip}/{self.prefix}", "dev", "eth0", net_only=True, check=True)
         box.run("ip", "link", "set", "eth0", "up", net_only=True, check=True)
@@ -242,7 +243,7 @@ class Lab:
 
     # ---- the step plan, executed with nsenter instead of SSH ------------------------------------------
 
-    def run_step(self, step: Step, password: str) -> None:
+    def run_step(self, step: Step, password: str) -> str:
         node = self.nodes[step.node]
         stdin = f"{password}\n" if step.stdin == "hacluster_password" else ""
         if step.stdin == "tls":
@@ -251,6 +252,7 @@ class Lab:
         done = node.run("bash", "-c", step.script, step.name, *args, stdin=stdin, timeout=600)
         if done.returncode != 0:
             raise LabError(f"step {step.name} on {node.name} failed:\n{done.stdout[-1500:]}\n{done.stderr[-1500:]}")
+        return done.stdout
 
     def cloud_init_substitute(self, user_data: str) -> None:
         """Packages are checked, not installed; the user-data's runcmd runs on every node."""
@@ -364,8 +366,17 @@ class Lab:
         out, stop = self.state / f"probe-{time.time_ns()}.out", self.state / f"probe-{time.time_ns()}.stop"
         client = self.box("client")
         proc = subprocess.Popen(
-            [*client.enter("-n"), "/usr/bin/python3", "-c", PROBE_CODE, str(self.settings.network.vip),
-             f"/{self.settings.tenants[0].id}/api/probe", str(out), str(stop), str(max_seconds)],
+            [
+                *client.enter("-n"),
+                "/usr/bin/python3",
+                "-c",
+                PROBE_CODE,
+                str(self.settings.network.vip),
+                f"/{self.settings.tenants[0].id}/api/probe",
+                str(out),
+                str(stop),
+                str(max_seconds),
+            ],
         )
         wait_for("the probe to start", lambda: out.exists(), 10, 0.05)
         return Probe(proc, out, stop)
@@ -398,15 +409,26 @@ class Lab:
         time.sleep(1.0)
         rows = probe.stop()
         measured = downtime(rows, killed_at)
-        say(f"failover --{kind}: killed {'node ' + active_name if kind == 'node' else 'httpd on ' + active_name}; "
+        say(
+            f"failover --{kind}: killed {'node ' + active_name if kind == 'node' else 'httpd on ' + active_name}; "
             f"downtime {'none' if measured == 0 else ('not recovered' if measured is None else f'{measured:.2f}s')}; "
-            f"webserver now on {self.where('webserver')}")
+            f"webserver now on {self.where('webserver')}"
+        )
         if kind == "node":
             self.boot_node([n.name for n in self.settings.cluster.nodes].index(active_name))
-            wait_for(f"{active_name} to rejoin", lambda: f"Online: [ {' '.join(sorted(n.name for n in self.settings.cluster.nodes))} ]"
-                     in self.live_node().run("crm_mon", "-1").stdout, 120, 1)
+            wait_for(
+                f"{active_name} to rejoin",
+                lambda: (
+                    f"Online: [ {' '.join(sorted(n.name for n in self.settings.cluster.nodes))} ]"
+                    in self.live_node().run("crm_mon", "-1").stdout
+                ),
+                120,
+                1,
+            )
         else:
             self.live_node().run("pcs", "resource", "cleanup", "webserver")
+        wait_for("webserver to run again", lambda: self.where("webserver"), 60, 0.5)
+        self.wait_serving(60)
         if measured is None:
             raise LabError("the VIP did not serve again within 60 s")
         return measured
@@ -419,12 +441,12 @@ class Lab:
                 rows.append((float(parts[0]), int(parts[1])))
         return sorted(rows)
 
-    def apply_tenant_change(self, stack_file: Path) -> None:
+    def apply_tenant_change(self, stack_file: Path) -> str:
         """Runs the plan's httpd push steps (node B, then node A) for another version of the stack."""
         changed = load_stack(str(stack_file))
-        for step in build_plan(changed, render_bundle(changed)):
-            if step.name.startswith("httpd-push"):
-                self.run_step(step, "")
+        return "".join(
+            self.run_step(step, "") for step in build_plan(changed, render_bundle(changed)) if step.name.startswith("httpd-push")
+        )
 
     def down(self) -> None:
         names = [n.name for n in self.settings.cluster.nodes] + ["backends", "client", "switch"]
@@ -447,4 +469,3 @@ def leftovers(lab: Lab) -> list[str]:
         if (lab.state / f"{name}.pid").exists():
             found.append(f"box {name}")
     return found
-

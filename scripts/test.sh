@@ -3,7 +3,7 @@
 # them. Extra arguments go to pytest (e.g. `-m "not tools"` for the unit part only).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-packages=(apache2 cloud-init shellcheck pacemaker pcs resource-agents fence-agents openssl python3-venv)
+packages=(apache2 cloud-init shellcheck pacemaker corosync pcs resource-agents fence-agents openssl python3-venv psmisc iproute2 curl util-linux)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
