@@ -69,17 +69,22 @@ class Probe:
     out: Path
     stop_file: Path
 
+    def rows(self) -> list[tuple[float, int]]:
+        """(time, HTTP status or 0) of every finished probe so far."""
+        found = []
+        for line in self.out.read_text().splitlines():
+            parts = line.split()
+            if len(parts) == 2:
+                found.append((float(parts[0]), int(parts[1])))
+        return sorted(found)
+
     def stop(self) -> list[tuple[float, int]]:
         self.stop_file.touch()
         try:
             self.process.wait(timeout=15)
         except subprocess.TimeoutExpired:
             self.process.kill()
-        rows = []
-        for line in self.out.read_text().splitlines():
-            at, status = line.split()[:2]
-            rows.append((float(at), int(status)))
-        return sorted(rows)
+        return self.rows()
 
 
 PROBE_CODE = r"""
@@ -403,7 +408,7 @@ class Lab:
         rows = []
         while time.time() < deadline:
             time.sleep(0.5)
-            rows = [(at, st) for at, st in self._peek(probe) if at > killed_at]
+            rows = [(at, st) for at, st in probe.rows() if at > killed_at]
             if rows and rows[-1][1] == 200 and any(st != 200 for _, st in rows) and time.time() - killed_at > 2:
                 break
         time.sleep(1.0)
@@ -432,14 +437,6 @@ class Lab:
         if measured is None:
             raise LabError("the VIP did not serve again within 60 s")
         return measured
-
-    def _peek(self, probe: Probe) -> list[tuple[float, int]]:
-        rows = []
-        for line in probe.out.read_text().splitlines():
-            parts = line.split()
-            if len(parts) == 2:
-                rows.append((float(parts[0]), int(parts[1])))
-        return sorted(rows)
 
     def apply_tenant_change(self, stack_file: Path) -> str:
         """Runs the plan's httpd push steps (node B, then node A) for another version of the stack."""

@@ -7,16 +7,7 @@ if [ "$(id -u)" -ne 0 ]; then
   echo "lab: run as root (it creates network namespaces and mounts)" >&2
   exit 2
 fi
-packages=(apache2 pacemaker corosync pcs resource-agents psmisc iproute2 curl util-linux python3-venv)
-missing=()
-for p in "${packages[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-  echo "lab: installing Debian packages: ${missing[*]}"
-  apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
-fi
+scripts/apt-need.sh apache2 pacemaker corosync pcs resource-agents psmisc iproute2 curl util-linux python3-venv
 scripts/venv.sh requirements.txt
 [ $# -gt 0 ] || set -- up
 exec .venv/bin/python -m lab "$@"
