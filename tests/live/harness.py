@@ -206,7 +206,7 @@ class ApacheNode:
         (etc / "sites-enabled" / "000-default.conf").unlink(missing_ok=True)
         self.drop_conf = drop_conf
         setup = (
-            f"set -e; mount --bind {etc} /etc/apache2; mount -t tmpfs none /run; mkdir -p /run/lock;"
+            f"set -e; mount -t proc proc /proc; mount --bind {etc} /etc/apache2; mount -t tmpfs none /run; mkdir -p /run/lock;"
             f" mount --bind {logs} /var/log/apache2; a2enmod -q {' '.join(MODULES)} >/dev/null; exec sleep infinity"
         )
         self.holder = subprocess.Popen(["unshare", "--mount", "--pid", "--fork", "--propagation", "private", "bash", "-c", setup])
