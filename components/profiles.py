@@ -16,7 +16,6 @@ class OsProfile:
     httpd_binary: str
     pid_file: str
     test_config: str  # shell command: config test of the main config
-    graceful: str  # shell command: graceful reload
     # SSL: RHEL's mod_ssl package ships conf.d/ssl.conf with `Listen 443` and a default vhost,
     # which we replace; Debian's ports.conf already listens on 443 when mod_ssl is on.
     ssl_conf: str
@@ -59,7 +58,6 @@ PROFILES: dict[str, OsProfile] = {
         httpd_binary="/usr/sbin/httpd.worker",
         pid_file="/var/run/httpd/httpd.pid",
         test_config="/usr/sbin/httpd.worker -t -f /etc/httpd/conf/httpd.conf",
-        graceful="/usr/sbin/httpd.worker -k graceful -f /etc/httpd/conf/httpd.conf",
         ssl_session_cache="shmcb:/var/cache/mod_ssl/scache(512000)",
         packages=("httpd", "mod_ssl", "pacemaker", "cman", "pcs", "ccs", "resource-agents"),
         cluster_stack="cman",
@@ -76,7 +74,6 @@ PROFILES: dict[str, OsProfile] = {
             pid_file="/run/httpd/httpd.pid",
             # apachectl on RHEL 7+ delegates to systemctl; Pacemaker, not systemd, runs httpd.
             test_config="/usr/sbin/httpd -t -f /etc/httpd/conf/httpd.conf",
-            graceful="/usr/sbin/httpd -k graceful -f /etc/httpd/conf/httpd.conf",
             ssl_session_cache="shmcb:/run/httpd/sslcache(512000)",
             packages=(
                 "httpd",
@@ -104,7 +101,6 @@ PROFILES: dict[str, OsProfile] = {
         httpd_binary="/usr/sbin/apache2",
         pid_file="/run/apache2/apache2.pid",
         test_config="/usr/sbin/apache2ctl -t",
-        graceful="/usr/sbin/apache2ctl -k graceful",
         ssl_conf="conf-enabled/gir-lb-ssl.conf",
         ssl_owns_listen=False,
         ssl_session_cache=None,

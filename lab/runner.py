@@ -23,6 +23,7 @@ import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 from urllib.parse import urlsplit
 
 import yaml
@@ -61,6 +62,12 @@ def say(message: str) -> None:
     print(message, flush=True)
 
 
+class ProbeRow(NamedTuple):
+    at: float  # when the request was sent (epoch seconds)
+    status: int  # HTTP status, or 0 for an error or a timeout
+    latency: float  # seconds until the answer (or the error)
+
+
 @dataclass
 class Probe:
     """A bounded HTTP prober running in the client box."""
@@ -68,20 +75,21 @@ class Probe:
     process: subprocess.Popen
     out: Path
     stop_file: Path
+    timeout: float
 
-    def rows(self) -> list[tuple[float, int]]:
-        """(time, HTTP status or 0) of every finished probe so far."""
+    def rows(self) -> list[ProbeRow]:
+        """Every finished probe so far, in the order they were sent."""
         found = []
         for line in self.out.read_text().splitlines():
             parts = line.split()
-            if len(parts) == 2:
-                found.append((float(parts[0]), int(parts[1])))
+            if len(parts) == 3:
+                found.append(ProbeRow(float(parts[0]), int(parts[1]), float(parts[2])))
         return sorted(found)
 
-    def stop(self) -> list[tuple[float, int]]:
+    def stop(self) -> list[ProbeRow]:
         self.stop_file.touch()
         try:
-            self.process.wait(timeout=15)
+            self.process.wait(timeout=self.timeout + 15)
         except subprocess.TimeoutExpired:
             self.process.kill()
         return self.rows()
@@ -89,41 +97,42 @@ class Probe:
 
 PROBE_CODE = r"""
 import http.client, os, sys, threading, time
-host, path, out, stop, max_s = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], float(sys.argv[5])
+host, path, out, stop = sys.argv[1:5]
+max_s, interval, timeout = map(float, sys.argv[5:8])
 lock, sem = threading.Lock(), threading.BoundedSemaphore(20)
 f = open(out, "w", buffering=1)
 def probe(t0):
     try:
-        c = http.client.HTTPConnection(host, 80, timeout=1.0)
+        c = http.client.HTTPConnection(host, 80, timeout=timeout)
         c.request("GET", path, headers={"Connection": "close"})
         status = c.getresponse().status
         c.close()
     except Exception:
         status = 0
     with lock:
-        f.write(f"{t0:.3f} {status}\n")
+        f.write(f"{t0:.3f} {status} {time.time() - t0:.4f}\n")
     sem.release()
 start, n = time.time(), 0
-while time.time() - start < max_s and n < max_s * 10 + 1 and not os.path.exists(stop):
-    delay = start + n * 0.1 - time.time()
+while time.time() - start < max_s and n < max_s / interval + 1 and not os.path.exists(stop):
+    delay = start + n * interval - time.time()
     if delay > 0:
         time.sleep(delay)
     if sem.acquire(timeout=2):
         threading.Thread(target=probe, args=(time.time(),), daemon=True).start()
         n += 1
-time.sleep(1.2)
+time.sleep(timeout + 0.2)
 """
 
 
-def downtime(rows: list[tuple[float, int]], since: float) -> float | None:
+def downtime(rows: list[ProbeRow], since: float) -> float | None:
     """Seconds from the last good probe before the first failure after `since` to the first good
     probe after it; 0.0 if nothing failed; None if it never recovered."""
-    failed = [at for at, status in rows if at >= since and status != 200]
+    failed = [r.at for r in rows if r.at >= since and r.status != 200]
     if not failed:
         return 0.0
     first_fail = failed[0]
-    before = [at for at, status in rows if at < first_fail and status == 200]
-    after = [at for at, status in rows if at > first_fail and status == 200]
+    before = [r.at for r in rows if r.at < first_fail and r.status == 200]
+    after = [r.at for r in rows if r.at > first_fail and r.status == 200]
     if not after:
         return None
     return after[0] - (before[-1] if before else first_fail)
@@ -367,7 +376,9 @@ class Lab:
             say(f"  {tid}: " + ", ".join(f"{svc}={who}" for svc, who in services.items()))
         return report
 
-    def start_probe(self, max_seconds: float = 90) -> Probe:
+    def start_probe(self, max_seconds: float = 90, interval: float = 0.1, timeout: float = 1.0) -> Probe:
+        """One request to the VIP every `interval` s on a new connection. The failover measurements
+        keep the short timeout (a dead VIP is a failure, not a wait); latency checks use a long one."""
         out, stop = self.state / f"probe-{time.time_ns()}.out", self.state / f"probe-{time.time_ns()}.stop"
         client = self.box("client")
         proc = subprocess.Popen(
@@ -381,10 +392,12 @@ class Lab:
                 str(out),
                 str(stop),
                 str(max_seconds),
+                str(interval),
+                str(timeout),
             ],
         )
         wait_for("the probe to start", lambda: out.exists(), 10, 0.05)
-        return Probe(proc, out, stop)
+        return Probe(proc, out, stop, timeout)
 
     def failover(self, kind: str) -> float:
         """Kills the active node (`node`) or its httpd (`httpd`); returns the measured downtime."""
@@ -408,8 +421,8 @@ class Lab:
         rows = []
         while time.time() < deadline:
             time.sleep(0.5)
-            rows = [(at, st) for at, st in probe.rows() if at > killed_at]
-            if rows and rows[-1][1] == 200 and any(st != 200 for _, st in rows) and time.time() - killed_at > 2:
+            rows = [r for r in probe.rows() if r.at > killed_at]
+            if rows and rows[-1].status == 200 and any(r.status != 200 for r in rows) and time.time() - killed_at > 2:
                 break
         time.sleep(1.0)
         rows = probe.stop()
@@ -437,6 +450,16 @@ class Lab:
         if measured is None:
             raise LabError("the VIP did not serve again within 60 s")
         return measured
+
+    def smaller_stack(self, folder: Path) -> Path:
+        """The lab's stack with the last tenant's second RP member removed: a tenant change that
+        every reload test and benchmark applies (and undoes with the original stack file)."""
+        doc = yaml.safe_load(self.stack_file.read_text())
+        doc["config"]["gir-lb:tenants"][-1]["rp"]["members"].pop()
+        folder.mkdir(parents=True, exist_ok=True)
+        changed = folder / self.stack_file.name
+        changed.write_text(yaml.safe_dump(doc))
+        return changed
 
     def apply_tenant_change(self, stack_file: Path) -> str:
         """Runs the plan's httpd push steps (node B, then node A) for another version of the stack."""

@@ -4,19 +4,23 @@ The downtime bounds are generous sanity limits; the printed figures are the meas
 
 from __future__ import annotations
 
+import csv
 import os
 import subprocess
 import time
 from pathlib import Path
 
 import pytest
-import yaml
 
+from bench.reload import measure
 from lab.boxes import LabError
 from lab.runner import SHIMS, Lab, leftovers
 
 pytestmark = pytest.mark.lab
 SANITY_DOWNTIME_S = 15
+# Requests through the VIP take a few ms; one held by a reload waits about 1 s.
+STALL_BOUND_S = 0.4
+CLIENT_TIMEOUT_S = 5
 BOXES = ("lab-a", "lab-b", "backends", "client", "switch")
 
 
@@ -45,22 +49,33 @@ def test_root_namespace_has_no_interface_in_the_lab_subnet(lab):
     assert "198.18.0." not in addrs
 
 
-def test_a_tenant_change_through_the_plan_loses_no_request(lab, tmp_path):
-    doc = yaml.safe_load(lab.stack_file.read_text())
-    doc["config"]["gir-lb:tenants"][1]["rp"]["members"].pop()  # t2 loses its second RP member
-    changed = tmp_path / "Pulumi.lab.yaml"
-    changed.write_text(yaml.safe_dump(doc))
-    probe = lab.start_probe(max_seconds=30)
-    time.sleep(1.5)
-    output = lab.apply_tenant_change(changed)
-    time.sleep(1.5)
+def test_tenant_changes_through_the_plan_lose_and_hold_no_request(lab, tmp_path):
+    """Ten tenant changes (t2 loses its second RP member, gets it back, five times) through the
+    plan's push steps under a 50 ms probe. The probe's timeout is long so that a reload that holds
+    new connections (about 1 s, docs/reload.md) shows as latency and turns this red: without the
+    reload's wake-up about one change in seven stalled here (bench/results/reload-before)."""
+    smaller = lab.smaller_stack(tmp_path)
+    probe = lab.start_probe(max_seconds=90, interval=0.05, timeout=CLIENT_TIMEOUT_S)
+    outputs = []
+    for stack_file in [smaller, lab.stack_file] * 5:
+        time.sleep(0.5)
+        outputs.append(lab.apply_tenant_change(stack_file))
+        if stack_file == smaller:
+            assert {lab.get("/t2/rp/api/x")[1]["member"] for _ in range(4)} == {"t2-rp-1"}
+    time.sleep(0.5)
     rows = probe.stop()
-    assert "graceful reload" in output and "config tested only" in output  # active node reloaded, standby tested
-    failed = [row for row in rows if row[1] != 200]
-    print(f"\ntenant change under probes: {len(rows)} requests, {len(failed)} failed")
-    assert len(rows) > 10 and failed == []
-    members = {lab.get("/t2/rp/api/x")[1]["member"] for _ in range(4)}
-    assert members == {"t2-rp-1"}
+    failed = [r for r in rows if r.status != 200]
+    worst = max(r.latency for r in rows)
+    print(
+        f"\n10 tenant changes under a 50 ms probe: {len(rows)} requests, {len(failed)} failed, "
+        f"worst latency {worst * 1000:.0f} ms"
+    )
+    for output in outputs:  # active node reloaded, standby config-tested only
+        assert "graceful reload" in output and "config tested only" in output, output
+    reloads = "\n".join(line for output in outputs for line in output.splitlines() if "graceful reload" in line)
+    slow = [r for r in rows if r.latency >= STALL_BOUND_S]
+    assert len(rows) > 100 and failed == []
+    assert worst < STALL_BOUND_S, f"slow requests {slow}; reloads:\n{reloads}"
 
 
 def test_httpd_killed_recovers(lab):
@@ -112,3 +127,14 @@ def test_down_leaves_nothing_behind():
     assert not set(map(str, pids)) & set(lsns)
     with pytest.raises(LabError):
         lab.status()
+
+
+def test_the_reload_benchmark_writes_its_rows_and_summary(lab, tmp_path):
+    """Not a measurement (that is `python -m bench reload`): the scenario runs on a tiny setting and
+    writes what it promises; polls held through the reloads are answered, none cut."""
+    summary = measure(lab, changes=2, held=4, out=tmp_path)
+    rows = list(csv.DictReader((tmp_path / "probes.csv").open()))
+    assert (tmp_path / "summary.md").read_text() == summary + "\n"
+    assert len(rows) > 20 and {r["change"] for r in rows} >= {"1", "2"}
+    assert all(r["status"] == "200" for r in rows)
+    assert "4 held: " in summary and ", 0 cut" in summary

@@ -1,0 +1,15 @@
+"""python -m bench <scenario> [options]   (run as root: scenarios bring a lab up)"""
+
+from __future__ import annotations
+
+import sys
+
+from . import reload
+
+SCENARIOS = {"reload": reload.main}
+
+if __name__ == "__main__":
+    if len(sys.argv) < 2 or sys.argv[1] not in SCENARIOS:
+        print(f"usage: python -m bench {{{'|'.join(SCENARIOS)}}} [options]", file=sys.stderr)
+        sys.exit(2)
+    sys.exit(SCENARIOS[sys.argv[1]](sys.argv[2:]))
