@@ -3,8 +3,8 @@ resource is created), render the bundle, build the pair, export what GIR needs."
 
 import pulumi
 
+from blueprint.render import render_bundle
 from components.aws import LoadBalancerPair, base_url, tenant_urls
-from components.render import render_bundle
 from components.stack_config import secrets_from_pulumi, settings_from_pulumi
 
 settings = settings_from_pulumi()

@@ -16,10 +16,10 @@ import pulumi_random as random
 import pulumi_tls as tls
 from pulumi_command import remote
 
-from .plan import Step, build_plan
-from .profiles import PROFILES
-from .render import Bundle
-from .settings import Settings, SettingsError
+from blueprint.plan import Step, build_plan
+from blueprint.profiles import PROFILES
+from blueprint.render import Bundle
+from blueprint.settings import Settings, SettingsError
 
 CLUSTER_TAG = "gir-lb:cluster"
 

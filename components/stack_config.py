@@ -9,7 +9,7 @@ import json
 
 import pulumi
 
-from .settings import NAMESPACE, SECRET_PLACEHOLDER, Settings, SettingsError, parse_settings
+from blueprint.settings import NAMESPACE, SECRET_PLACEHOLDER, Settings, SettingsError, parse_settings
 
 SECRET_KEYS = ("tls_key", "hacluster_password", "ssh_private_key")
 

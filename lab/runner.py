@@ -28,9 +28,9 @@ from urllib.parse import urlsplit
 
 import yaml
 
-from components.plan import Step, build_plan
-from components.render import render_bundle
-from components.settings import Settings, load_stack
+from blueprint.plan import Step, build_plan
+from blueprint.render import render_bundle
+from blueprint.settings import Settings, load_stack
 
 from .boxes import Box, LabError, reaper_command, wait_for
 

@@ -4,4 +4,4 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 stack=${1:-dev}
 scripts/venv.sh requirements.txt
-exec .venv/bin/python -m components render --stack "$stack" --out "build/$stack"
+exec .venv/bin/python -m blueprint render --stack "$stack" --out "build/$stack"

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from components.render import render_bundle
-from components.settings import config_from_stack_file, parse_settings
+from blueprint.render import render_bundle
+from blueprint.settings import config_from_stack_file, parse_settings
 
 REPO = Path(__file__).resolve().parent.parent
 STACK_FILES = sorted((REPO / "stacks").glob("Pulumi.*.yaml"))

@@ -12,9 +12,9 @@ import pytest
 from pulumi.runtime import rpc
 from pulumi_harness import GENERATED_KEY, GENERATED_PASSWORD, SUBNET, plain, run
 
+from blueprint.render import render_bundle
+from blueprint.settings import SettingsError, parse_settings
 from components.aws import LoadBalancerPair
-from components.render import render_bundle
-from components.settings import SettingsError, parse_settings
 from conftest import stack_config
 
 SSH_KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nSSH-KEY-MATERIAL\n-----END OPENSSH PRIVATE KEY-----\n"

@@ -12,8 +12,8 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
-from components.render import mpm_sizing, render_bundle
-from components.settings import parse_settings
+from blueprint.render import mpm_sizing, render_bundle
+from blueprint.settings import parse_settings
 from conftest import REPO, STACK_NAMES, base_config, stack_config, tenant
 
 SECRET = "S3cr3t-Do-Not-Leak"
@@ -23,10 +23,13 @@ def bundle_of(cfg):
     return render_bundle(parse_settings(cfg))
 
 
-def test_render_module_does_not_import_pulumi():
-    code = "import sys, components.render, components.__main__; print('pulumi' in sys.modules)"
+def test_the_blueprint_package_never_imports_pulumi():
+    """The pure core stays pure: importing every module of it loads no Pulumi module."""
+    modules = sorted(f"blueprint.{p.stem}" for p in (REPO / "blueprint").glob("*.py") if p.stem != "__init__")
+    assert {"blueprint.settings", "blueprint.profiles", "blueprint.render", "blueprint.plan"} <= set(modules)
+    code = f"import sys, {', '.join(modules)}; print(sorted(m for m in sys.modules if m.split('.')[0] == 'pulumi'))"
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "False"
+    assert out.stdout.strip() == "[]"
 
 
 @pytest.mark.parametrize("name", STACK_NAMES)
@@ -232,7 +235,7 @@ def test_vip_resources_per_mode():
 def test_cli_writes_the_folder_and_rejects_a_bad_stack(tmp_path):
     out = tmp_path / "dev"
     run = subprocess.run(
-        [sys.executable, "-m", "components", "render", "--stack", "dev", "--out", str(out)],
+        [sys.executable, "-m", "blueprint", "render", "--stack", "dev", "--out", str(out)],
         cwd=REPO,
         capture_output=True,
         text=True,
@@ -243,7 +246,7 @@ def test_cli_writes_the_folder_and_rejects_a_bad_stack(tmp_path):
     bad = tmp_path / "Pulumi.bad.yaml"
     bad.write_text((REPO / "stacks/Pulumi.dev.yaml").read_text().replace("vip: 10.20.1.50", "vip: 10.99.1.50"))
     run = subprocess.run(
-        [sys.executable, "-m", "components", "render", "--file", str(bad), "--out", str(tmp_path / "bad")],
+        [sys.executable, "-m", "blueprint", "render", "--file", str(bad), "--out", str(tmp_path / "bad")],
         cwd=REPO,
         capture_output=True,
         text=True,
@@ -258,7 +261,7 @@ def test_secure_values_in_a_stack_file_render_as_placeholders(tmp_path):
     text += "  gir-lb:hacluster_password:\n    secure: v1:AAAABBBBCCCC\n"
     f = tmp_path / "Pulumi.sec.yaml"
     f.write_text(text)
-    from components.settings import load_stack
+    from blueprint.settings import load_stack
 
     s = load_stack(str(f))
     assert s.hacluster_password.get_secret_value() == "<secret>"
@@ -296,7 +299,7 @@ def _leaf_keys(model, prefix=""):
 
 
 def test_readme_documents_every_settings_key():
-    from components.settings import Settings
+    from blueprint.settings import Settings
 
     readme = (REPO / "README.md").read_text()
     missing = []

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from components.plan import build_plan
-from components.render import render_bundle
-from components.settings import parse_settings
+from blueprint.plan import build_plan
+from blueprint.render import render_bundle
+from blueprint.settings import parse_settings
 from conftest import base_config
 from live.harness import ApacheNode, Fleet, free_ports
 

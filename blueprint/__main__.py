@@ -1,6 +1,6 @@
 """Command line: render a stack's bundle to a folder, so a pull request can diff what deploys.
 
-python -m components render --stack dev --out build/dev
+python -m blueprint render --stack dev --out build/dev
 """
 
 from __future__ import annotations
