@@ -4,7 +4,7 @@ resource is created), render the bundle, build the pair, export what GIR needs."
 import pulumi
 
 from blueprint.render import render_bundle
-from components.aws import LoadBalancerPair, base_url, tenant_urls
+from components.aws import LoadBalancerPair
 from components.stack_config import secrets_from_pulumi, settings_from_pulumi
 
 settings = settings_from_pulumi()
@@ -14,7 +14,7 @@ for warning in settings.warnings():
 pair = LoadBalancerPair("gir-lb", settings, render_bundle(settings), secrets)
 
 pulumi.export("vip", str(settings.network.vip))
-pulumi.export("base_url", base_url(settings))
+pulumi.export("base_url", settings.base_url)
 pulumi.export("instance_ids", [i.id for i in pair.hosts.instances])
 pulumi.export("private_ips", [i.private_ip for i in pair.hosts.instances])
-pulumi.export("tenant_urls", tenant_urls(settings))
+pulumi.export("tenant_urls", settings.tenant_urls)

@@ -6,13 +6,28 @@ from __future__ import annotations
 import base64
 import hashlib
 import shlex
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Literal
 
-from .profiles import PROFILES
 from .render import Bundle
 from .settings import Settings
 
 INSTANCE_ID_A, INSTANCE_ID_B = "{instance_id_a}", "{instance_id_b}"
+Phase = Literal["prepare", "cluster", "httpd", "resources"]
+SecretKind = Literal["hacluster_password", "tls"]
+
+
+def encode_stdin(kind: SecretKind | None, secret: str | tuple[str, str] | None) -> str:
+    """What a step reads on stdin: the hacluster password as one line; the TLS pair (certificate,
+    key) as two base64 lines, so no PEM text is ever parsed by a shell. Used by every executor."""
+    if kind is None:
+        return ""
+    if kind == "hacluster_password":
+        assert isinstance(secret, str)
+        return secret + "\n"
+    assert isinstance(secret, tuple)
+    return "".join(base64.b64encode(part.encode()).decode() + "\n" for part in secret)
 
 
 @dataclass(frozen=True)
@@ -20,18 +35,28 @@ class Step:
     name: str
     node: int  # index into settings.cluster.nodes
     script: str
-    stdin: str | None = None  # "hacluster_password" | "tls" | None
-    args: tuple[str, ...] = ()  # may hold INSTANCE_ID_A/B, filled in by the executor
+    phase: Phase  # an executor picks steps by phase (a tenant change runs the "httpd" phase)
+    stdin: SecretKind | None = None  # the secret the step reads on stdin (see encode_stdin)
+    args: tuple[str, ...] = ()  # may hold INSTANCE_ID_A/B: see filled_args
     after: tuple[str, ...] = ()
+    waits_for_first_boot: bool = False  # runs only once cloud-init has finished on its node
 
     @property
     def trigger(self) -> str:
         """Content hash of exactly what the step applies."""
         return hashlib.sha256("\0".join([self.script, *self.args]).encode()).hexdigest()
 
-    def command(self, **values: str) -> str:
+    def filled_args(self, instance_ids: Sequence[str] = ()) -> list[str]:
+        """The arguments with the nodes' instance ids put in (fence_aws needs them)."""
+        values = dict(zip(("instance_id_a", "instance_id_b"), instance_ids, strict=False))
+        try:
+            return [a.format(**values) for a in self.args]
+        except KeyError as missing:
+            raise ValueError(f"step {self.name} needs the instance id {missing} of its nodes") from None
+
+    def command(self, instance_ids: Sequence[str] = ()) -> str:
         """The remote command: the script is argv of `bash -c` (never a secret); secrets go on stdin."""
-        args = [a.format(**values) for a in self.args]
+        args = self.filled_args(instance_ids)
         return " ".join(["sudo", "bash", "-c", shlex.quote(self.script), shlex.quote(self.name), *map(shlex.quote, args)])
 
 
@@ -40,7 +65,7 @@ def push_script(s: Settings, bundle: Bundle) -> str:
     tenant files, writes the TLS cert/key read from stdin, then runs httpd-reload (configtest +
     graceful). If the new config is refused, the previous files are put back, so a later restart
     or failover never starts httpd on a config that failed its test."""
-    p = PROFILES[s.os_profile]
+    p = s.profile
     tenant_dir = f"{p.server_root}/{p.tenant_dir}"
     # Everything this step owns: the tenant folder (tenants, TLS) and the files outside it.
     managed = sorted({path for path in bundle.httpd if not path.startswith(tenant_dir + "/")}) + [tenant_dir]
@@ -91,31 +116,33 @@ def push_script(s: Settings, bundle: Bundle) -> str:
 
 
 def build_plan(s: Settings, bundle: Bundle) -> list[Step]:
-    p = PROFILES[s.os_profile]
+    p = s.profile
     nodes = range(len(s.cluster.nodes))
-    fencing = s.cluster.fencing.mode == "fence_aws"
-    steps = [Step(f"prepare-{i}", i, bundle.scripts["node-prepare.sh"], stdin="hacluster_password") for i in nodes]
+    prepare = bundle.scripts["node-prepare.sh"]
+    steps = [Step(f"prepare-{i}", i, prepare, "prepare", stdin="hacluster_password", waits_for_first_boot=True) for i in nodes]
     prepared = tuple(st.name for st in steps)
     if p.cluster_stack == "cman":  # ccs/cman configures and starts every node
-        setup = [Step(f"cluster-setup-{i}", i, bundle.scripts["cluster-setup.sh"], after=prepared) for i in nodes]
+        setup = [Step(f"cluster-setup-{i}", i, bundle.scripts["cluster-setup.sh"], "cluster", after=prepared) for i in nodes]
     else:  # pcs sets up once, each node gets a seeded CIB, then one start of both
-        steps.append(Step("cluster-setup", 0, bundle.scripts["cluster-setup.sh"], stdin="hacluster_password", after=prepared))
-        seeds = [Step(f"seed-cib-{i}", i, bundle.scripts["seed-cib.sh"], after=("cluster-setup",)) for i in nodes]
+        setup_script = bundle.scripts["cluster-setup.sh"]
+        steps.append(Step("cluster-setup", 0, setup_script, "cluster", stdin="hacluster_password", after=prepared))
+        seeds = [Step(f"seed-cib-{i}", i, bundle.scripts["seed-cib.sh"], "cluster", after=("cluster-setup",)) for i in nodes]
         steps += seeds
-        setup = [Step("cluster-start", 0, bundle.scripts["cluster-start.sh"], after=tuple(st.name for st in seeds))]
+        setup = [Step("cluster-start", 0, bundle.scripts["cluster-start.sh"], "cluster", after=tuple(st.name for st in seeds))]
     steps += setup
     set_up = tuple(st.name for st in setup)
     # Rolling: the second node first, the first node only after the second one succeeded.
     push = push_script(s, bundle)
-    stdin = "tls" if bundle.secret_files else None
-    steps.append(Step("httpd-push-1", 1, push, stdin=stdin, after=set_up))
-    steps.append(Step("httpd-push-0", 0, push, stdin=stdin, after=("httpd-push-1",)))
+    stdin: SecretKind | None = "tls" if bundle.secret_files else None
+    steps.append(Step("httpd-push-1", 1, push, "httpd", stdin=stdin, after=set_up))
+    steps.append(Step("httpd-push-0", 0, push, "httpd", stdin=stdin, after=("httpd-push-1",)))
     steps.append(
         Step(
             "cluster-resources",
             0,
             bundle.scripts["resources.sh"],
-            args=("apply", INSTANCE_ID_A, INSTANCE_ID_B) if fencing else ("apply",),
+            "resources",
+            args=("apply", INSTANCE_ID_A, INSTANCE_ID_B) if s.fencing else ("apply",),
             after=(*set_up, "httpd-push-0"),
         )
     )

@@ -16,7 +16,7 @@ from pathlib import Path
 import jinja2
 import yaml
 
-from .profiles import PROFILES, OsProfile
+from .profiles import OsProfile
 from .settings import Settings
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
@@ -97,7 +97,7 @@ def _header(s: Settings, comment: str = "#") -> str:
 
 
 def render_bundle(s: Settings) -> Bundle:
-    p = PROFILES[s.os_profile]
+    p = s.profile
     root = p.server_root
     tls_dir = f"{p.tenant_dir}/tls"
     ctx = dict(s=s, p=p, header=_header(s))
@@ -131,20 +131,20 @@ def render_bundle(s: Settings) -> Bundle:
         secret_files[f"{root}/{tls_dir}/server.crt"] = source
         secret_files[f"{root}/{tls_dir}/server.key"] = "gir-lb:tls_key" if s.tls_key else "its generated key"
 
-    fencing = s.cluster.fencing.mode == "fence_aws"
+    stack_dir = f"cluster/{p.cluster_stack}"  # each cluster stack (cman, corosync3) has its own scripts
     scripts = {
-        "node-prepare.sh": render("cluster/node-prepare.sh.j2"),
-        "cluster-setup.sh": render("cluster/cluster-setup.sh.j2"),
+        "node-prepare.sh": render(f"{stack_dir}/node-prepare.sh.j2"),
+        "cluster-setup.sh": render(f"{stack_dir}/cluster-setup.sh.j2"),
         "resources.sh": render(
-            "cluster/resources.sh.j2",
-            fencing=fencing,
-            fence_args=" INSTANCE_ID_A INSTANCE_ID_B" if fencing else "",
+            f"{stack_dir}/resources.sh.j2",
+            fencing=s.fencing,
+            fence_args=" INSTANCE_ID_A INSTANCE_ID_B" if s.fencing else "",
         ),
         "httpd-reload.sh": render("cluster/httpd-reload.sh.j2"),
     }
     if p.cluster_stack == "corosync3":
-        scripts["seed-cib.sh"] = render("cluster/seed-cib.sh.j2")
-        scripts["cluster-start.sh"] = render("cluster/cluster-start.sh.j2")
+        scripts["seed-cib.sh"] = render(f"{stack_dir}/seed-cib.sh.j2")
+        scripts["cluster-start.sh"] = render(f"{stack_dir}/cluster-start.sh.j2")
     return Bundle(httpd=httpd, user_data=render_user_data(s, p), scripts=scripts, secret_files=secret_files)
 
 

@@ -26,6 +26,8 @@ from pydantic import (
     model_validator,
 )
 
+from .profiles import PROFILES, OsProfile
+
 NAMESPACE = "gir-lb"
 
 # Tenant ids and extra WebDAV paths become URL path segments, Apache balancer names
@@ -205,6 +207,18 @@ class ClusterNode(Model):
     ip: ipaddress.IPv4Address
 
 
+def vip_problem(vip: ipaddress.IPv4Address, net: ipaddress.IPv4Network, on_aws: bool) -> str | None:
+    """Why `vip` cannot float in subnet `net`, or None. AWS reserves the first four addresses and
+    the last one of every subnet; an L2 LAN only the network and broadcast addresses."""
+    if vip not in net:
+        return f"{vip} is outside subnet_cidr {net}"
+    if vip in (net.network_address, net.broadcast_address):
+        return f"{vip} is the network or broadcast address of {net}"
+    if on_aws and int(vip) - int(net.network_address) <= 3:
+        return f"{vip} is one of the addresses AWS reserves in {net}"
+    return None
+
+
 class NetworkSettings(Model):
     region: Region
     subnet_id: SubnetId
@@ -219,15 +233,8 @@ class NetworkSettings(Model):
 
     @model_validator(mode="after")
     def _vip_in_subnet(self) -> NetworkSettings:
-        net = self.subnet_cidr
-        items = []
-        if self.vip not in net:
-            items.append(("vip", f"{self.vip} is outside subnet_cidr {net}"))
-        elif self.vip in (net.network_address, net.broadcast_address):
-            items.append(("vip", f"{self.vip} is the network or broadcast address of {net}"))
-        elif self.vip_mode == "aws" and int(self.vip) - int(net.network_address) <= 3:
-            items.append(("vip", f"{self.vip} is one of the addresses AWS reserves in {net}"))
-        _raise_if(items)
+        problem = vip_problem(self.vip, self.subnet_cidr, on_aws=self.vip_mode == "aws")
+        _raise_if([("vip", problem)] if problem else [])
         return self
 
 
@@ -364,6 +371,39 @@ class Settings(Model):
     def any_https_member(self) -> bool:
         return any(m.is_https for t in self.tenants for _, _, m in t.members)
 
+    @property
+    def profile(self) -> OsProfile:
+        return PROFILES[self.os_profile]
+
+    @property
+    def fencing(self) -> bool:
+        """STONITH with fence_aws (off only by the explicit opt-out)."""
+        return self.cluster.fencing.mode == "fence_aws"
+
+    @property
+    def base_url(self) -> str:
+        """The load balancer's URL as GIR components reach it (the VIP; https when TLS is on)."""
+        if self.httpd.tls.enabled:
+            port = "" if self.httpd.tls.port == 443 else f":{self.httpd.tls.port}"
+            return f"https://{self.network.vip}{port}"
+        port = "" if self.httpd.port == 80 else f":{self.httpd.port}"
+        return f"http://{self.network.vip}{port}"
+
+    @property
+    def tenant_urls(self) -> dict[str, dict[str, str]]:
+        """Per tenant, the URL each GIR setting must hold (exported by the stack, printed by the lab)."""
+        lb = self.base_url
+        return {
+            t.id: {
+                "htcc.baseurl": f"{lb}/{t.id}",
+                "rps_url": f"{lb}/{t.id}/rp/api",
+                "rcs.base_uri": f"{lb}/{t.id}/rcs",
+                "interaction_receiver": f"{lb}/{t.id}/interactionreceiver",
+                "webdav_recordings": f"{lb}/{t.id}/recordings",
+            }
+            for t in self.tenants
+        }
+
     def warnings(self) -> list[str]:
         """Accepted but risky choices, shown in the preview and by the render command."""
         out = []
@@ -396,9 +436,9 @@ class Settings(Model):
             items.append(("cluster.transport", f"{self.os_profile} runs corosync 3: use knet"))
         if self.os_profile == "rhel6" and net.vip_mode == "aws":
             items.append(("network.vip_mode", "RHEL 6 resource-agents ship no awsvip agent: use l2 (a LAN) or rhel8/rhel9"))
-        if self.os_profile == "rhel6" and self.cluster.fencing.mode == "fence_aws":
+        if self.os_profile == "rhel6" and self.fencing:
             items.append(("cluster.fencing.mode", "RHEL 6 fence-agents ship no fence_aws: use rhel8/rhel9"))
-        if self.cluster.fencing.mode == "fence_aws" and net.vip_mode != "aws":
+        if self.fencing and net.vip_mode != "aws":
             items.append(("cluster.fencing.mode", "fence_aws needs network.vip_mode aws"))
         if self.tls_key is not None and self.tls_cert is None:
             items.append(("tls_key", "a TLS key was given without tls_cert"))

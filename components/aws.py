@@ -6,7 +6,6 @@ a stack down never waits on an unreachable host.
 
 from __future__ import annotations
 
-import base64
 import ipaddress
 import json
 
@@ -16,10 +15,9 @@ import pulumi_random as random
 import pulumi_tls as tls
 from pulumi_command import remote
 
-from blueprint.plan import Step, build_plan
-from blueprint.profiles import PROFILES
+from blueprint.plan import Step, build_plan, encode_stdin
 from blueprint.render import Bundle
-from blueprint.settings import Settings, SettingsError
+from blueprint.settings import Settings, SettingsError, vip_problem
 
 CLUSTER_TAG = "gir-lb:cluster"
 
@@ -48,7 +46,7 @@ class Network(pulumi.ComponentResource):
         for cidr in s.network.admin_cidrs:
             rules.append((f"ssh-{cidr}", "tcp", 22, 22, {"cidr_ipv4": str(cidr)}))
         self_ref = {"referenced_security_group_id": self.group.id}
-        if PROFILES[s.os_profile].cluster_stack == "cman":
+        if s.profile.cluster_stack == "cman":
             rules.append(("corosync-udpu", "udp", 5404, 5406, self_ref))
         else:
             rules.append(("corosync-knet", "udp", 5405, 5405, self_ref))
@@ -80,9 +78,8 @@ def check_subnet(s: Settings, subnet: aws.ec2.AwaitableGetSubnetResult) -> None:
     problems = []
     if net != s.network.subnet_cidr:
         problems.append(f"gir-lb:network.subnet_cidr: {s.network.subnet_id} is {net} in AWS, not {s.network.subnet_cidr}")
-    vip = s.network.vip
-    if vip not in net or int(vip) - int(net.network_address) <= 3 or vip == net.broadcast_address:
-        problems.append(f"gir-lb:network.vip: {vip} is not a usable address of {net} (AWS reserves 5)")
+    if problem := vip_problem(s.network.vip, net, on_aws=True):
+        problems.append(f"gir-lb:network.vip: {problem} (the subnet as AWS reports it)")
     if problems:
         raise SettingsError(problems, source=f"subnet {s.network.subnet_id}")
 
@@ -197,7 +194,7 @@ class Hosts(pulumi.ComponentResource):
 def find_ami(s: Settings) -> str:
     if s.ami.id:
         return s.ami.id
-    p = PROFILES[s.os_profile]
+    p = s.profile
     ami = aws.ec2.get_ami(
         owners=[s.ami.owner or p.ami_owner],
         most_recent=True,
@@ -228,14 +225,11 @@ class Bootstrap(pulumi.ComponentResource):
         proxy = None
         if s.ssh.bastion_host:
             proxy = remote.ProxyConnectionArgs(host=s.ssh.bastion_host, user=s.ssh.bastion_user, private_key=ssh_private_key)
-        stdin_of = {
-            "hacluster_password": pulumi.Output.secret(hacluster_password).apply(lambda pw: pw + "\n"),
+        secret_of: dict[str | None, pulumi.Output | None] = {
+            "hacluster_password": pulumi.Output.secret(hacluster_password),
+            "tls": pulumi.Output.secret(pulumi.Output.all(*tls_pair).apply(tuple)) if tls_pair else None,
             None: None,
         }
-        if tls_pair:
-            stdin_of["tls"] = pulumi.Output.secret(
-                pulumi.Output.all(*tls_pair).apply(lambda ck: "".join(base64.b64encode(x.encode()).decode() + "\n" for x in ck))
-            )
         ids = [i.id for i in hosts.instances]
         self.commands: dict[str, remote.Command] = {}
         for step in steps:
@@ -243,21 +237,22 @@ class Bootstrap(pulumi.ComponentResource):
             connection = remote.ConnectionArgs(
                 host=instance.private_ip, user=s.ssh.user, private_key=ssh_private_key, proxy=proxy
             )
-            create = pulumi.Output.all(*ids).apply(lambda v, st=step: st.command(instance_id_a=v[0], instance_id_b=v[1]))
-            wait = "sudo cloud-init status --wait >/dev/null || true; " if step.name.startswith("prepare") else ""
-            secret = step.stdin is not None
+            wait = "sudo cloud-init status --wait >/dev/null || true; " if step.waits_for_first_boot else ""
+            create = pulumi.Output.all(*ids).apply(lambda v, st=step, w=wait: w + st.command(v))
+            secret = secret_of[step.stdin]
+            stdin = secret.apply(lambda value, kind=step.stdin: encode_stdin(kind, value)) if secret is not None else None
             self.commands[step.name] = remote.Command(
                 f"{name}-{step.name}",
                 connection=connection,
-                create=create.apply(lambda c, w=wait: w + c),
-                stdin=stdin_of[step.stdin],
+                create=create,
+                stdin=stdin,
                 triggers=[step.trigger],
-                logging="stderr" if secret else "stdoutAndStderr",
+                logging="stderr" if secret is not None else "stdoutAndStderr",
                 add_previous_output_in_env=False,
                 opts=_child(
                     self,
                     depends_on=[instance, *[self.commands[a] for a in step.after]],
-                    additional_secret_outputs=["stdout", "stdin"] if secret else None,
+                    additional_secret_outputs=["stdout", "stdin"] if secret is not None else None,
                 ),
             )
         self.register_outputs({})
@@ -305,25 +300,3 @@ class LoadBalancerPair(pulumi.ComponentResource):
             pulumi.ResourceOptions(parent=self, depends_on=[self.address.reservation]),
         )
         self.register_outputs({})
-
-
-def base_url(s: Settings) -> str:
-    if s.httpd.tls.enabled:
-        port = "" if s.httpd.tls.port == 443 else f":{s.httpd.tls.port}"
-        return f"https://{s.network.vip}{port}"
-    port = "" if s.httpd.port == 80 else f":{s.httpd.port}"
-    return f"http://{s.network.vip}{port}"
-
-
-def tenant_urls(s: Settings) -> dict[str, dict[str, str]]:
-    lb = base_url(s)
-    return {
-        t.id: {
-            "htcc.baseurl": f"{lb}/{t.id}",
-            "rps_url": f"{lb}/{t.id}/rp/api",
-            "rcs.base_uri": f"{lb}/{t.id}/rcs",
-            "interaction_receiver": f"{lb}/{t.id}/interactionreceiver",
-            "webdav_recordings": f"{lb}/{t.id}/recordings",
-        }
-        for t in s.tenants
-    }

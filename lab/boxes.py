@@ -1,6 +1,9 @@
 """Namespace "boxes": a set of fresh namespaces held by a PID-1 process. Killing that PID ends
 every process of the box (the kernel kills a PID namespace with its init), and its network
-namespace, veths and mounts vanish with it. Nothing is ever killed by name."""
+namespace, veths and mounts vanish with it. Nothing is ever killed by name.
+
+The one namespace primitive of the project: the lab's nodes and boxes, and the live tests'
+Apache node, are all boxes (start, run or enter, processes, kill)."""
 
 from __future__ import annotations
 
@@ -36,6 +39,7 @@ class Box:
     def __init__(self, state: Path, name: str):
         self.state, self.name = state, name
         self.pid_file = state / f"{name}.pid"
+        self.unshare: subprocess.Popen | None = None
 
     @property
     def pid(self) -> int | None:
@@ -43,23 +47,27 @@ class Box:
             pid = int(self.pid_file.read_text())
         except (FileNotFoundError, ValueError):
             return None
-        return pid if Path(f"/proc/{pid}").exists() else None
+        return pid if is_namespace_init(pid) else None
 
     def start(self, init: list[str], namespaces: tuple[str, ...] = ("--mount", "--uts", "--ipc", "--net")) -> int:
         """Starts `init` as PID 1 of new namespaces; init prints "ready" once set up."""
-        log = open(self.state / f"{self.name}.boot.log", "w")
-        proc = subprocess.Popen(
-            ["unshare", "--pid", "--fork", "--mount-proc", *namespaces, "--propagation", "private", "--", *init],
-            stdout=subprocess.PIPE,
-            stderr=log,
-            text=True,
-            env=CLEAN_ENV,
-            start_new_session=True,
-        )
+        log_path = self.state / f"{self.name}.boot.log"
+        with open(log_path, "w") as log:
+            proc = subprocess.Popen(
+                ["unshare", "--pid", "--fork", "--mount-proc", *namespaces, "--propagation", "private", "--", *init],
+                stdout=subprocess.PIPE,
+                stderr=log,
+                text=True,
+                env=CLEAN_ENV,
+                start_new_session=True,
+            )
         line = proc.stdout.readline().strip()
+        proc.stdout.close()
         if line != "ready":
             proc.kill()
-            raise LabError(f"box {self.name} did not boot: {(self.state / f'{self.name}.boot.log').read_text()[-2000:]}")
+            proc.wait()
+            raise LabError(f"box {self.name} did not boot: {log_path.read_text()[-2000:]}")
+        self.unshare = proc  # ends with the box; kill() reaps it when this object started the box
         child = Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()[0]
         self.pid_file.write_text(child)
         return int(child)
@@ -72,6 +80,8 @@ class Box:
             except ProcessLookupError:
                 pass
             wait_for(f"box {self.name} to end", lambda: not Path(f"/proc/{pid}").exists(), 10, 0.05)
+        if self.unshare:
+            self.unshare.wait(timeout=10)
         self.pid_file.unlink(missing_ok=True)
 
     def enter(self, *ns: str) -> list[str]:
@@ -108,6 +118,17 @@ class Box:
                 except (FileNotFoundError, ProcessLookupError, PermissionError):
                     pass
         return found
+
+
+def is_namespace_init(pid: int) -> bool:
+    """True if `pid` is PID 1 of a PID namespace below ours: a stale pid file whose PID was reused
+    by some other process must never lead to killing that process."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    nspids = next((line.split()[1:] for line in status.splitlines() if line.startswith("NSpid:")), [])
+    return len(nspids) > 1 and nspids[-1] == "1"
 
 
 def reaper_command(setup: str = "") -> list[str]:

@@ -28,7 +28,7 @@ from urllib.parse import urlsplit
 
 import yaml
 
-from blueprint.plan import Step, build_plan
+from blueprint.plan import Step, build_plan, encode_stdin
 from blueprint.render import render_bundle
 from blueprint.settings import Settings, load_stack
 
@@ -38,7 +38,11 @@ REPO = Path(__file__).resolve().parent.parent
 SHIMS = Path(__file__).resolve().parent / "shims"
 FAKE_MEMBER = Path(__file__).resolve().parent / "fake_member.py"
 STATE_ROOT = Path("/var/tmp")
-PACKAGES = ["apache2", "pacemaker", "corosync", "pcs", "resource-agents", "psmisc", "iproute2", "curl", "util-linux"]
+PACKAGES = [
+    line.strip()
+    for line in (Path(__file__).resolve().parent / "debian-packages.txt").read_text().splitlines()
+    if line.strip() and not line.startswith("#")
+]
 NODE_DISKS = ("etc", "var/lib", "var/log", "usr/bin")
 SERVICE_PATH = {
     "rws": "api/health",
@@ -259,11 +263,10 @@ class Lab:
 
     def run_step(self, step: Step, password: str) -> str:
         node = self.nodes[step.node]
-        stdin = f"{password}\n" if step.stdin == "hacluster_password" else ""
         if step.stdin == "tls":
             raise LabError("the lab stack must not enable TLS (the lab has no certificate source)")
-        args = [a for a in step.args if not a.startswith("{")]
-        done = node.run("bash", "-c", step.script, step.name, *args, stdin=stdin, timeout=600)
+        stdin = encode_stdin(step.stdin, password if step.stdin else None)
+        done = node.run("bash", "-c", step.script, step.name, *step.filled_args(), stdin=stdin, timeout=600)
         if done.returncode != 0:
             raise LabError(f"step {step.name} on {node.name} failed:\n{done.stdout[-1500:]}\n{done.stderr[-1500:]}")
         return done.stdout
@@ -315,8 +318,8 @@ class Lab:
         self.wait_serving(120)
         phase("VIP serving every tenant", t)
         say(f"up in {time.monotonic() - t0:.1f}s; VIP {s.network.vip} on {self.where('webserver')}")
-        for tenant in s.tenants:
-            say(f"  {tenant.id}: http://{s.network.vip}/{tenant.id}/api  (htcc.baseurl http://{s.network.vip}/{tenant.id})")
+        for tid, urls in s.tenant_urls.items():  # what the stack exports
+            say(f"  {tid}: " + "  ".join(f"{key} {url}" for key, url in urls.items()))
         say(f"try: python -m lab status --name {self.name}; python -m lab failover --node --name {self.name}")
 
     def live_node(self) -> Box:
@@ -464,9 +467,7 @@ class Lab:
     def apply_tenant_change(self, stack_file: Path) -> str:
         """Runs the plan's httpd push steps (node B, then node A) for another version of the stack."""
         changed = load_stack(str(stack_file))
-        return "".join(
-            self.run_step(step, "") for step in build_plan(changed, render_bundle(changed)) if step.name.startswith("httpd-push")
-        )
+        return "".join(self.run_step(step, "") for step in build_plan(changed, render_bundle(changed)) if step.phase == "httpd")
 
     def down(self) -> None:
         names = [n.name for n in self.settings.cluster.nodes] + ["backends", "client", "switch"]

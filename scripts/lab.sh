@@ -7,7 +7,8 @@ if [ "$(id -u)" -ne 0 ]; then
   echo "lab: run as root (it creates network namespaces and mounts)" >&2
   exit 2
 fi
-scripts/apt-need.sh apache2 pacemaker corosync pcs resource-agents psmisc iproute2 curl util-linux python3-venv
+mapfile -t packages < <(grep -v '^#' lab/debian-packages.txt)
+scripts/apt-need.sh "${packages[@]}" python3-venv
 scripts/venv.sh requirements.txt
 [ $# -gt 0 ] || set -- up
 exec .venv/bin/python -m lab "$@"

@@ -1,14 +1,16 @@
-"""The plan's httpd push step run for real: Debian's apache2 config in a private mount namespace
-(a copy of /etc/apache2 bind-mounted over it, a tmpfs /run), so the host is never touched."""
+"""The plan's httpd push step run for real: Debian's apache2 config on the live harness's Apache
+node (a box with a private mount+PID namespace over a copy of /etc/apache2, httpd not started),
+so the host is never touched."""
 
 from __future__ import annotations
 
 import base64
 import dataclasses
-import subprocess
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
+from live.harness import ApacheNode, free_ports
 
 import tools
 from blueprint.plan import build_plan
@@ -29,39 +31,30 @@ def push_step(cfg: dict, edit=None) -> tuple[str, dict]:
     return step.script, bundle.httpd
 
 
-def run_in_sandbox(tmp_path: Path, scripts: list[str], stdin: str) -> list[subprocess.CompletedProcess]:
-    """Runs each push script in turn inside one private mount namespace; after each, snapshots
-    the managed files to tmp_path/after-N (tar) so the test can compare them."""
-    etc = tmp_path / "etc-apache2"
-    subprocess.run(["cp", "-a", "/etc/apache2", str(etc)], check=True)
-    driver = [
-        "set -u",
-        f"mount --bind {etc} /etc/apache2",
-        "mount -t tmpfs none /run",
-        "mkdir -p /run/lock",
-        "a2enmod -q proxy proxy_http proxy_balancer lbmethod_byrequests slotmem_shm headers status ssl >/dev/null",
-    ]
-    for i, script in enumerate(scripts):
-        (tmp_path / f"push-{i}.sh").write_text(script)
-        (tmp_path / f"stdin-{i}").write_text(stdin)
-        driver += [
-            f"bash {tmp_path}/push-{i}.sh < {tmp_path}/stdin-{i} > {tmp_path}/out-{i} 2>&1; echo $? > {tmp_path}/rc-{i}",
-            f"tar -C /etc/apache2 -cf {tmp_path}/after-{i}.tar conf-enabled",
-        ]
-    (tmp_path / "driver.sh").write_text("\n".join(driver) + "\n")
-    done = tools.run(["unshare", "--mount", "--propagation", "private", "bash", str(tmp_path / "driver.sh")])
-    assert done.returncode == 0, done.stderr
-    return [
-        subprocess.CompletedProcess([], int((tmp_path / f"rc-{i}").read_text()), (tmp_path / f"out-{i}").read_text(), "")
-        for i in range(len(scripts))
-    ]
+class Pushed(NamedTuple):
+    returncode: int
+    output: str  # stdout and stderr
+    files: dict[str, str]  # the regular files under conf-enabled afterwards
 
 
-def files_in(tar: Path) -> dict[str, str]:
-    import tarfile
+def run_in_sandbox(tmp_path: Path, scripts: list[str], stdin: str) -> list[Pushed]:
+    """Runs each push script in turn on one Apache node; after each, reads the managed files
+    through the copy of /etc/apache2 the node mounts."""
+    node = ApacheNode(tmp_path, *free_ports(2))
+    node.boot()
+    try:
+        pushed = []
+        for script in scripts:
+            done = node.push(script, stdin)
+            pushed.append(Pushed(done.returncode, done.stdout + done.stderr, files_in(node.etc)))
+        return pushed
+    finally:
+        node.shutdown()
 
-    with tarfile.open(tar) as t:
-        return {m.name: t.extractfile(m).read().decode() for m in t.getmembers() if m.isfile()}
+
+def files_in(etc: Path) -> dict[str, str]:
+    conf = [p for p in (etc / "conf-enabled").rglob("*") if p.is_file() and not p.is_symlink()]
+    return {str(p.relative_to(etc)): p.read_text() for p in conf}
 
 
 @pytest.fixture
@@ -80,18 +73,18 @@ def test_push_installs_tests_and_refuses_a_broken_config(tmp_path, tls_stdin):
     )
     first, second, third = run_in_sandbox(tmp_path, [good, broken, fewer], tls_stdin)
 
-    assert first.returncode == 0, first.stdout
-    assert "Syntax OK" in first.stdout and "not running" in first.stdout
-    installed = files_in(tmp_path / "after-0.tar")
+    assert first.returncode == 0, first.output
+    assert "Syntax OK" in first.output and "not running" in first.output
+    installed = first.files
     for path, text in files.items():
         assert installed[path.removeprefix("/etc/apache2/")] == text
     key = installed["conf-enabled/gir-lb/tls/server.key"]
     assert key.startswith("-----BEGIN PRIVATE KEY-----")
 
-    assert second.returncode == 1 and "previous files restored" in second.stdout, second.stdout
-    assert files_in(tmp_path / "after-1.tar") == installed  # the broken push left nothing behind
+    assert second.returncode == 1 and "previous files restored" in second.output, second.output
+    assert second.files == installed  # the broken push left nothing behind
 
-    assert third.returncode == 0, third.stdout
-    after = files_in(tmp_path / "after-2.tar")
+    assert third.returncode == 0, third.output
+    after = third.files
     assert "conf-enabled/gir-lb/loadbalancer_t2.conf" not in after  # a removed tenant's file goes
     assert "conf-enabled/gir-lb/loadbalancer_t1.conf" in after

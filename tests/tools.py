@@ -9,21 +9,14 @@ import subprocess
 from functools import cache
 from pathlib import Path
 
+from blueprint.profiles import PROFILES
+
 APACHE_MODULES = Path("/usr/lib/apache2/modules")
-# What RHEL's httpd.conf + conf.modules.d (or Debian's a2enmod list in user-data) load.
+# What RHEL's httpd.conf + conf.modules.d load by default: the modules the profiles enable on
+# Debian (a2enmod in user-data) plus the ones Debian's own apache2.conf already loads.
 MODULES = [
-    ("mpm_event_module", "mod_mpm_event.so"),
-    ("authz_core_module", "mod_authz_core.so"),
-    ("authz_host_module", "mod_authz_host.so"),
-    ("headers_module", "mod_headers.so"),
-    ("status_module", "mod_status.so"),
-    ("slotmem_shm_module", "mod_slotmem_shm.so"),
-    ("socache_shmcb_module", "mod_socache_shmcb.so"),
-    ("proxy_module", "mod_proxy.so"),
-    ("proxy_http_module", "mod_proxy_http.so"),
-    ("proxy_balancer_module", "mod_proxy_balancer.so"),
-    ("lbmethod_byrequests_module", "mod_lbmethod_byrequests.so"),
-    ("ssl_module", "mod_ssl.so"),
+    (f"{name}_module", f"mod_{name}.so")
+    for name in ("mpm_event", "authz_core", "authz_host", "socache_shmcb", *PROFILES["debian12"].apache_modules)
 ]
 PROFILE_ROOTS = {"etc/httpd": "conf.d", "etc/apache2": "conf-enabled"}
 

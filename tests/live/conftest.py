@@ -3,14 +3,13 @@ rendered bundle, both stopped by PID at teardown (also when a test fails)."""
 
 from __future__ import annotations
 
-import base64
 import dataclasses
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from blueprint.plan import build_plan
+from blueprint.plan import build_plan, encode_stdin
 from blueprint.render import render_bundle
 from blueprint.settings import parse_settings
 from conftest import base_config
@@ -114,7 +113,7 @@ def push_step(settings, edit=None) -> str:
 
 
 def tls_stdin(pki) -> str:
-    return "".join(base64.b64encode(pki[n].read_text().encode()).decode() + "\n" for n in ("front_crt", "front_key"))
+    return encode_stdin("tls", (pki["front_crt"].read_text(), pki["front_key"].read_text()))
 
 
 class Lb:

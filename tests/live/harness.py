@@ -1,16 +1,15 @@
 """Live-traffic harness: fake GIR members on loopback and a real Debian apache2 "node".
 
-The node is a private mount+PID namespace holding a writable copy of /etc/apache2 (ports moved to
-loopback, the default site removed), a tmpfs /run and its own log folder: the real Debian main
-config loads the rendered files exactly as on a node, and the plan's push step runs inside it.
-Nothing on the host is changed; everything started is stopped by PID (the namespace's init is
-killed, which ends every process inside it)."""
+The node is a lab box (lab/boxes.py) with a private mount+PID namespace holding a writable copy of
+/etc/apache2 (ports moved to loopback, the default site removed), a tmpfs /run and its own log
+folder: the real Debian main config loads the rendered files exactly as on a node, and the plan's
+push step runs inside it. Nothing on the host is changed; everything started is stopped by PID
+(the box's init is killed, which ends every process inside it)."""
 
 from __future__ import annotations
 
 import http.client
 import json
-import os
 import signal
 import socket
 import subprocess
@@ -19,9 +18,12 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from blueprint.profiles import PROFILES
+from lab.boxes import Box, reaper_command
+
 MEMBER = Path(__file__).resolve().parents[2] / "lab" / "fake_member.py"
 SERVICES = ("rws", "rp", "rcs", "interaction_receiver", "webdav")
-MODULES = ["proxy", "proxy_http", "proxy_balancer", "lbmethod_byrequests", "slotmem_shm", "headers", "status", "ssl"]
+MODULES = PROFILES["debian12"].apache_modules  # what the debian12 user-data enables with a2enmod
 
 
 def free_ports(n: int) -> list[int]:
@@ -189,46 +191,26 @@ def request(
 class ApacheNode:
     def __init__(self, workdir: Path, http_port: int, https_port: int):
         self.workdir, self.http_port, self.https_port = workdir, http_port, https_port
-        self.holder: subprocess.Popen | None = None
-
-    @property
-    def init_pid(self) -> int:
-        children = Path(f"/proc/{self.holder.pid}/task/{self.holder.pid}/children").read_text().split()
-        return int(children[0])
+        self.etc = workdir / "etc-apache2"
+        self.box = Box(workdir, "apache-node")
 
     def boot(self, drop_conf: tuple[str, ...] = ()) -> None:
-        etc, logs = self.workdir / "etc-apache2", self.workdir / "logs"
-        subprocess.run(["cp", "-a", "/etc/apache2", str(etc)], check=True)
+        logs = self.workdir / "logs"
+        subprocess.run(["cp", "-a", "/etc/apache2", str(self.etc)], check=True)
         logs.mkdir()
-        (etc / "ports.conf").write_text(
+        (self.etc / "ports.conf").write_text(
             f"Listen 127.0.0.1:{self.http_port}\n<IfModule ssl_module>\n    Listen 127.0.0.1:{self.https_port}\n</IfModule>\n"
         )
-        (etc / "sites-enabled" / "000-default.conf").unlink(missing_ok=True)
+        (self.etc / "sites-enabled" / "000-default.conf").unlink(missing_ok=True)
         self.drop_conf = drop_conf
         setup = (
-            f"set -e; mount -t proc proc /proc; mount --bind {etc} /etc/apache2; mount -t tmpfs none /run; mkdir -p /run/lock;"
-            f" mount --bind {logs} /var/log/apache2; a2enmod -q {' '.join(MODULES)} >/dev/null; exec sleep infinity"
+            f"mount --bind {self.etc} /etc/apache2; mount -t tmpfs none /run; mkdir -p /run/lock;"
+            f" mount --bind {logs} /var/log/apache2; a2enmod -q {' '.join(MODULES)} >/dev/null"
         )
-        self.holder = subprocess.Popen(["unshare", "--mount", "--pid", "--fork", "--propagation", "private", "bash", "-c", setup])
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                pid = self.init_pid
-                if Path(f"/proc/{pid}/cmdline").read_bytes().startswith(b"sleep"):
-                    return
-            except (IndexError, FileNotFoundError):
-                pass
-            time.sleep(0.05)
-        raise RuntimeError("node namespace did not come up")
+        self.box.start(reaper_command(setup), namespaces=("--mount",))  # the host's network: loopback ports
 
     def run(self, *cmd: str, stdin: str | None = None, timeout: float = 60) -> subprocess.CompletedProcess:
-        return subprocess.run(
-            ["nsenter", "-t", str(self.init_pid), "-m", "-p", "--", *cmd],
-            input=stdin,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-        )
+        return self.box.run(*cmd, stdin=stdin, timeout=timeout)
 
     def push(self, script: str, stdin: str = "") -> subprocess.CompletedProcess:
         """The plan's httpd push step (install, configtest, graceful where httpd runs)."""
@@ -258,10 +240,4 @@ class ApacheNode:
         return int(done.stdout) if done.returncode == 0 and done.stdout.strip() else None
 
     def shutdown(self) -> None:
-        if self.holder and self.holder.poll() is None:
-            try:
-                os.kill(self.init_pid, signal.SIGKILL)  # the namespace's init: takes every process inside with it
-            except (IndexError, ProcessLookupError, FileNotFoundError):
-                pass
-            self.holder.kill()
-            self.holder.wait(timeout=10)
+        self.box.kill()
