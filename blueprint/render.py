@@ -17,6 +17,7 @@ import jinja2
 import yaml
 
 from .profiles import OsProfile
+from .services import BY_KEY
 from .settings import Settings
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
@@ -47,6 +48,7 @@ _env = jinja2.Environment(
 )
 _env.filters["q"] = _httpd_quote
 _env.filters["sh"] = _shell_quote
+_env.globals["services"] = BY_KEY
 
 
 @dataclass(frozen=True)

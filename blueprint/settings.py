@@ -27,6 +27,7 @@ from pydantic import (
 )
 
 from .profiles import PROFILES, OsProfile
+from .services import RESERVED_TENANT_PATHS, SERVICES
 
 NAMESPACE = "gir-lb"
 
@@ -49,7 +50,6 @@ AwsAccount = Annotated[str, StringConstraints(pattern=r"^(\d{12}|amazon|self|aws
 AppName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9 _-]{1,64}$")]
 
 _HOST_RE = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$")
-RESERVED_TENANT_PATHS = frozenset({"api", "internal-api", "rp", "rcs", "interactionreceiver", "recordings"})
 
 
 class Problems(ValueError):
@@ -189,13 +189,8 @@ class Tenant(Model):
     webdav: WebDavService
 
     def services(self) -> dict[str, Any]:
-        return {
-            "rws": self.rws,
-            "rp": self.rp,
-            "rcs": self.rcs,
-            "interaction_receiver": self.interaction_receiver,
-            "webdav": self.webdav,
-        }
+        """Each service's settings, keyed and ordered as the service catalogue."""
+        return {svc.key: getattr(self, svc.key) for svc in SERVICES}
 
     @property
     def members(self) -> list[tuple[str, int, Member]]:
@@ -394,13 +389,7 @@ class Settings(Model):
         """Per tenant, the URL each GIR setting must hold (exported by the stack, printed by the lab)."""
         lb = self.base_url
         return {
-            t.id: {
-                "htcc.baseurl": f"{lb}/{t.id}",
-                "rps_url": f"{lb}/{t.id}/rp/api",
-                "rcs.base_uri": f"{lb}/{t.id}/rcs",
-                "interaction_receiver": f"{lb}/{t.id}/interactionreceiver",
-                "webdav_recordings": f"{lb}/{t.id}/recordings",
-            }
+            t.id: {svc.gir_setting: f"{lb}/{t.id}" + (f"/{svc.gir_path}" if svc.gir_path else "") for svc in SERVICES}
             for t in self.tenants
         }
 

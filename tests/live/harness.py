@@ -19,10 +19,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from blueprint.profiles import PROFILES
+from blueprint.services import SERVICES as CATALOGUE
 from lab.boxes import Box, reaper_command
 
 MEMBER = Path(__file__).resolve().parents[2] / "lab" / "fake_member.py"
-SERVICES = ("rws", "rp", "rcs", "interaction_receiver", "webdav")
+SERVICES = tuple(svc.key for svc in CATALOGUE)
 MODULES = PROFILES["debian12"].apache_modules  # what the debian12 user-data enables with a2enmod
 
 
