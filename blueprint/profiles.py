@@ -4,6 +4,7 @@ cman vs corosync 3, pcs 0.9 vs 0.10+ syntax. Pure data."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -38,7 +39,7 @@ class OsProfile:
         return f"{self.conf_dir}/gir-lb"
 
 
-_RHEL_COMMON = dict(
+_RHEL_COMMON: dict[str, Any] = dict(
     server_root="/etc/httpd",
     conf_dir="conf.d",
     main_config="/etc/httpd/conf/httpd.conf",

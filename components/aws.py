@@ -6,6 +6,7 @@ a stack down never waits on an unreachable host.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import json
 
@@ -74,7 +75,7 @@ class Network(pulumi.ComponentResource):
 
 def check_subnet(s: Settings, subnet: aws.ec2.AwaitableGetSubnetResult) -> None:
     """The VIP and nodes against the real subnet, before anything is created."""
-    net = ipaddress.ip_network(subnet.cidr_block)
+    net = ipaddress.IPv4Network(subnet.cidr_block)
     problems = []
     if net != s.network.subnet_cidr:
         problems.append(f"gir-lb:network.subnet_cidr: {s.network.subnet_id} is {net} in AWS, not {s.network.subnet_cidr}")
@@ -206,6 +207,11 @@ def find_ami(s: Settings) -> str:
     return ami.id
 
 
+def _remote_command(step: Step, instance_ids: list[str]) -> str:
+    wait = "sudo cloud-init status --wait >/dev/null || true; " if step.waits_for_first_boot else ""
+    return wait + step.command(instance_ids)
+
+
 class Bootstrap(pulumi.ComponentResource):
     """Runs the step plan over SSH with pulumi-command. Triggers are content hashes of what each
     step applies; secrets travel on stdin only; no step has a delete command."""
@@ -237,17 +243,16 @@ class Bootstrap(pulumi.ComponentResource):
             connection = remote.ConnectionArgs(
                 host=instance.private_ip, user=s.ssh.user, private_key=ssh_private_key, proxy=proxy
             )
-            wait = "sudo cloud-init status --wait >/dev/null || true; " if step.waits_for_first_boot else ""
-            create = pulumi.Output.all(*ids).apply(lambda v, st=step, w=wait: w + st.command(v))
+            create = pulumi.Output.all(*ids).apply(functools.partial(_remote_command, step))
             secret = secret_of[step.stdin]
-            stdin = secret.apply(lambda value, kind=step.stdin: encode_stdin(kind, value)) if secret is not None else None
+            stdin = secret.apply(functools.partial(encode_stdin, step.stdin)) if secret is not None else None
             self.commands[step.name] = remote.Command(
                 f"{name}-{step.name}",
                 connection=connection,
                 create=create,
                 stdin=stdin,
                 triggers=[step.trigger],
-                logging="stderr" if secret is not None else "stdoutAndStderr",
+                logging=remote.Logging.STDERR if secret is not None else remote.Logging.STDOUT_AND_STDERR,
                 add_previous_output_in_env=False,
                 opts=_child(
                     self,

@@ -61,6 +61,7 @@ class Box:
                 env=CLEAN_ENV,
                 start_new_session=True,
             )
+        assert proc.stdout is not None  # stdout=PIPE
         line = proc.stdout.readline().strip()
         proc.stdout.close()
         if line != "ready":

@@ -7,4 +7,5 @@ scripts/apt-need.sh apache2 cloud-init shellcheck pacemaker corosync pcs resourc
   openssl python3-venv psmisc iproute2 curl util-linux
 scripts/venv.sh requirements-dev.txt
 .venv/bin/ruff check .
+.venv/bin/mypy
 exec .venv/bin/python -m pytest "$@"

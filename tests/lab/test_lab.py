@@ -14,7 +14,8 @@ import pytest
 
 from bench.reload import measure
 from lab.boxes import LabError
-from lab.runner import SHIMS, Lab, leftovers
+from lab.runner import Lab
+from lab.topology import SHIMS
 
 pytestmark = pytest.mark.lab
 SANITY_DOWNTIME_S = 15
@@ -22,6 +23,19 @@ SANITY_DOWNTIME_S = 15
 STALL_BOUND_S = 0.4
 CLIENT_TIMEOUT_S = 5
 BOXES = ("lab-a", "lab-b", "backends", "client", "switch")
+
+
+def leftovers(lab: Lab) -> list[str]:
+    """What a lab could leave on the host: its state folder, processes in its boxes, mounts."""
+    found = []
+    if lab.state.exists():
+        found.append(f"state folder {lab.state}")
+    mounts = subprocess.run(["findmnt", "-rn", "-o", "TARGET,SOURCE"], capture_output=True, text=True).stdout
+    found += [f"mount {line}" for line in mounts.splitlines() if str(lab.state) in line]
+    netns = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+    found += [f"netns {line}" for line in netns.splitlines() if lab.name in line]
+    found += [f"box {name}" for name in lab.topology.box_names if (lab.state / f"{name}.pid").exists()]
+    return found
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,139 @@
+"""The lab's boxes and their wiring: the switch (a bridge), the nodes (with their own disks and the
+systemctl/killall stand-ins), the fake members in the backends box, and the client box."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import subprocess
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from blueprint.settings import Settings
+
+from .boxes import Box, LabError, reaper_command, wait_for
+
+HERE = Path(__file__).resolve().parent
+SHIMS = HERE / "shims"
+FAKE_MEMBER = HERE / "fake_member.py"
+PACKAGES = [
+    line.strip() for line in (HERE / "debian-packages.txt").read_text().splitlines() if line.strip() and not line.startswith("#")
+]
+NODE_DISKS = ("etc", "var/lib", "var/log", "usr/bin")
+
+
+def missing_packages(packages: list[str] = PACKAGES) -> list[str]:
+    missing = []
+    for name in packages:
+        done = subprocess.run(["dpkg-query", "-W", "-f=${Status}", name], capture_output=True, text=True)
+        if "install ok installed" not in done.stdout:
+            missing.append(name)
+    return missing
+
+
+class Topology:
+    """The boxes of one lab, kept under its state folder, laid out by its stack's settings."""
+
+    def __init__(self, state: Path, settings: Settings):
+        self.state, self.settings = state, settings
+
+    def box(self, name: str) -> Box:
+        return Box(self.state, name)
+
+    @property
+    def nodes(self) -> list[Box]:
+        return [self.box(n.name) for n in self.settings.cluster.nodes]
+
+    @property
+    def box_names(self) -> list[str]:
+        return [n.name for n in self.settings.cluster.nodes] + ["backends", "client", "switch"]
+
+    @property
+    def prefix(self) -> int:
+        return self.settings.network.subnet_cidr.prefixlen
+
+    @property
+    def client_ip(self) -> str:
+        return str(self.settings.network.subnet_cidr.network_address + 250)
+
+    @property
+    def backend_ip(self) -> str:
+        hosts = {str(urlsplit(m.url).hostname) for t in self.settings.tenants for _, _, m in t.members}
+        if len(hosts) != 1:
+            raise LabError(f"the lab stack's members must all use one address, found {sorted(hosts)}")
+        return hosts.pop()
+
+    def plug(self, box: Box, ip: str) -> None:
+        """A veth from the switch's bridge to eth0 in `box`."""
+        switch = self.box("switch")
+        port = f"p-{box.name}"[:15]
+        switch.run("ip", "link", "del", port, net_only=True)
+        switch.run(
+            "ip", "link", "add", port, "type", "veth", "peer", "name", "eth0", "netns", str(box.pid), net_only=True, check=True
+        )
+        switch.run("ip", "link", "set", port, "master", "br0", "up", net_only=True, check=True)
+        box.run("ip", "addr", "add", f"{ip}/{self.prefix}", "dev", "eth0", net_only=True, check=True)
+        box.run("ip", "link", "set", "eth0", "up", net_only=True, check=True)
+
+    def unplug(self, box: Box) -> None:
+        self.box("switch").run("ip", "link", "set", f"p-{box.name}"[:15], "down", net_only=True)
+
+    def start_simple_box(self, name: str, ip: str | None) -> Box:
+        box = self.box(name)
+        setup = "sysctl -qw net.ipv6.conf.all.disable_ipv6=1; ip link set lo up"
+        if name == "switch":
+            setup += "; ip link add br0 type bridge stp_state 0 forward_delay 0; ip link set br0 up"
+        box.start(reaper_command(setup))
+        if ip:
+            self.plug(box, ip)
+        return box
+
+    def prepare_node_disk(self, name: str) -> Path:
+        root = self.state / "nodes" / name
+        for d in NODE_DISKS:
+            (root / f"{d}.upper").mkdir(parents=True, exist_ok=True)
+            (root / f"{d}.work").mkdir(parents=True, exist_ok=True)
+        host_pidns = os.readlink("/proc/self/ns/pid")
+        for shim in ("systemctl", "killall"):
+            target = root / "usr/bin.upper" / shim
+            target.write_text((SHIMS / shim).read_text().replace("@HOST_PID_NAMESPACE@", host_pidns))
+            target.chmod(0o755)
+        return root
+
+    def boot_node(self, index: int) -> Box:
+        node = self.settings.cluster.nodes[index]
+        root = self.prepare_node_disk(node.name)
+        overlays = "; ".join(
+            f"mount -t overlay overlay -o lowerdir=/{d},upperdir={root}/{d}.upper,workdir={root}/{d}.work /{d}"
+            for d in NODE_DISKS
+        )
+        setup = (
+            f"hostname {shlex.quote(node.name)}; mount -t tmpfs -o mode=0755 tmpfs /run;"
+            " install -d -m 1777 /run/lock; install -d /run/resource-agents /run/systemctl-shim;"
+            " mount -t tmpfs -o mode=1777 tmpfs /dev/shm;"
+            f" {overlays}; sysctl -qw net.ipv6.conf.all.disable_ipv6=1; ip link set lo up"
+        )
+        box = self.box(node.name)
+        box.start(reaper_command(setup), namespaces=("--mount", "--uts", "--ipc", "--net"))
+        self.plug(box, str(node.ip))
+        # What a booted host starts by itself: pcsd where enabled, the cluster once enabled.
+        for unit in ("pcsd", "corosync", "pacemaker"):
+            if box.run("systemctl", "is-enabled", unit).returncode == 0:
+                box.run("systemctl", "start", unit, check=True)
+        return box
+
+    def start_backends(self) -> Box:
+        box = self.start_simple_box("backends", self.backend_ip)
+        ports = []
+        for t in self.settings.tenants:
+            for svc, i, m in t.members:
+                port = urlsplit(m.url).port
+                args = ["--name", f"{t.id}-{svc}-{i + 1}", "--host", self.backend_ip, "--port", str(port)]
+                if svc == "rcs":
+                    args += ["--kind", "rcs", "--route", t.rcs.members[i].route]
+                command = shlex.join(["setsid", "/usr/bin/python3", str(FAKE_MEMBER), *args])
+                box.run("bash", "-c", f"{command} >/dev/null 2>&1 &", check=True)
+                ports.append(port)
+        probe = "; ".join(f"exec 3<>/dev/tcp/{self.backend_ip}/{p} && exec 3>&-" for p in ports)
+        wait_for("the fake members", lambda: box.run("bash", "-c", probe, net_only=True).returncode == 0, 30, 0.3)
+        return box
