@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from .render import render_bundle
-from .settings import SettingsError, load_stack
+from .stack_config import SettingsError, load_stack
 
 REPO = Path(__file__).resolve().parent.parent
 

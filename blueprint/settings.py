@@ -21,7 +21,6 @@ from pydantic import (
     Field,
     SecretStr,
     StringConstraints,
-    ValidationError,
     field_validator,
     model_validator,
 )
@@ -438,78 +437,3 @@ class Settings(Model):
 
 
 SECRET_PLACEHOLDER = "<secret>"
-
-
-class SettingsError(Exception):
-    """All problems of a stack, one line each, naming the config key."""
-
-    def __init__(self, problems: list[str], source: str = "stack"):
-        self.problems = problems
-        lines = "\n".join(f"  - {p}" for p in problems)
-        super().__init__(f"{source}: {len(problems)} problem(s) in the gir-lb settings:\n{lines}")
-
-
-def _key_path(loc: tuple[Any, ...]) -> str:
-    out = NAMESPACE + ":"
-    for i, part in enumerate(loc):
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            out += ("" if i == 0 else ".") + str(part)
-    return out.rstrip(":")
-
-
-def _join(base: str, sub: str) -> str:
-    if not sub:
-        return base
-    if base.endswith(":"):
-        return base + sub
-    return base + ("" if sub.startswith("[") else ".") + sub
-
-
-def _format_errors(exc: ValidationError) -> list[str]:
-    problems = []
-    for err in exc.errors():
-        # Unions report one error per branch; the function-after wrapper adds a location part.
-        loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
-        base = _key_path(loc) if loc else NAMESPACE + ":"
-        cause = (err.get("ctx") or {}).get("error")
-        if isinstance(cause, Problems):
-            problems += [f"{_join(base, sub)}: {msg}" for sub, msg in cause.items]
-        else:
-            msg = err["msg"].removeprefix("Value error, ")
-            problems.append(f"{base.rstrip(':') or NAMESPACE}: {msg}")
-    return problems
-
-
-def parse_settings(config: dict[str, Any], source: str = "stack") -> Settings:
-    """Validate a stack's gir-lb config (keys without the namespace). Raises SettingsError."""
-    try:
-        return Settings.model_validate(config)
-    except ValidationError as exc:
-        raise SettingsError(_format_errors(exc), source) from None
-
-
-def config_from_stack_file(doc: dict[str, Any]) -> dict[str, Any]:
-    """The gir-lb keys of a Pulumi.<stack>.yaml document; encrypted values become placeholders."""
-
-    def reveal(value: Any) -> Any:
-        if isinstance(value, dict):
-            if set(value) == {"secure"}:
-                return SECRET_PLACEHOLDER
-            return {k: reveal(v) for k, v in value.items()}
-        if isinstance(value, list):
-            return [reveal(v) for v in value]
-        return value
-
-    config = (doc or {}).get("config") or {}
-    prefix = NAMESPACE + ":"
-    return {k.removeprefix(prefix): reveal(v) for k, v in config.items() if k.startswith(prefix)}
-
-
-def load_stack(path: str) -> Settings:
-    import yaml
-
-    with open(path, encoding="utf-8") as fh:
-        doc = yaml.safe_load(fh)
-    return parse_settings(config_from_stack_file(doc), source=path)

@@ -18,7 +18,8 @@ from pulumi_command import remote
 
 from blueprint.plan import Step, build_plan, encode_stdin
 from blueprint.render import Bundle
-from blueprint.settings import Settings, SettingsError, vip_problem
+from blueprint.settings import Settings, vip_problem
+from blueprint.stack_config import SettingsError
 
 CLUSTER_TAG = "gir-lb:cluster"
 

@@ -1,41 +1,18 @@
-"""Reads a stack's gir-lb config from the Pulumi engine into the settings model.
-
-Secret keys are read as presence only: their values reach the hosts as Pulumi secrets (stdin of
-a command), never through the settings model."""
+"""The Pulumi side of reading a stack: the engine's config values into the settings model (the
+reading and error rules themselves are blueprint.stack_config's), and the secrets as Outputs."""
 
 from __future__ import annotations
 
-import json
-
 import pulumi
 
-from blueprint.settings import NAMESPACE, SECRET_PLACEHOLDER, Settings, SettingsError, parse_settings
-
-SECRET_KEYS = ("tls_key", "hacluster_password", "ssh_private_key")
-
-
-def _json_or_text(text: str) -> object:
-    if text[:1] in "{[":
-        try:
-            return json.loads(text)
-        except json.JSONDecodeError:
-            pass  # left as text: the settings error then names the key
-    return text
+from blueprint.settings import NAMESPACE, Settings
+from blueprint.stack_config import SettingsError, config_from_engine, parse_settings
 
 
 def settings_from_pulumi() -> Settings:
     cfg = pulumi.Config(NAMESPACE)
-    raw: dict[str, object] = {}
-    for key in Settings.model_fields:
-        if key in SECRET_KEYS:
-            if cfg.get_secret(key) is not None:  # an Output when set; value not read here
-                raw[key] = SECRET_PLACEHOLDER
-            continue
-        text = cfg.get(key)
-        if text is not None:
-            # Objects and lists arrive as JSON; scalars as text, which pydantic converts ("true" -> True).
-            raw[key] = _json_or_text(text)
-    return parse_settings(raw, source=f"stack {pulumi.get_stack()}")
+    config = config_from_engine(cfg.get, lambda key: cfg.get_secret(key) is not None)
+    return parse_settings(config, source=f"stack {pulumi.get_stack()}")
 
 
 def secrets_from_pulumi(s: Settings) -> dict[str, pulumi.Output | str | None]:

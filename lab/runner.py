@@ -26,7 +26,8 @@ from pathlib import Path
 
 from blueprint.plan import build_plan
 from blueprint.render import render_bundle
-from blueprint.settings import Settings, load_stack
+from blueprint.settings import Settings
+from blueprint.stack_config import load_stack
 
 from . import probing, steps
 from .boxes import Box, LabError, wait_for

@@ -9,7 +9,7 @@ import yaml
 
 from blueprint.plan import Step, build_plan, encode_stdin
 from blueprint.render import render_bundle
-from blueprint.settings import load_stack
+from blueprint.stack_config import load_stack
 
 from .boxes import Box, LabError
 

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from blueprint.render import render_bundle
-from blueprint.settings import config_from_stack_file, parse_settings
+from blueprint.stack_config import config_from_stack_file, parse_settings
 
 REPO = Path(__file__).resolve().parent.parent
 STACK_FILES = sorted((REPO / "stacks").glob("Pulumi.*.yaml"))

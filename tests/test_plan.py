@@ -10,7 +10,7 @@ import pytest
 
 from blueprint.plan import build_plan, encode_stdin
 from blueprint.render import render_bundle
-from blueprint.settings import parse_settings
+from blueprint.stack_config import parse_settings
 from conftest import STACK_NAMES, stack_config
 
 

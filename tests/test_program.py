@@ -12,7 +12,7 @@ from pulumi.runtime import rpc
 from pulumi.runtime.config import set_all_config
 from pulumi_harness import run
 
-from blueprint.settings import SettingsError
+from blueprint.stack_config import SettingsError
 from conftest import REPO
 
 SSH_KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nPROGRAM-SSH-KEY\n-----END OPENSSH PRIVATE KEY-----\n"

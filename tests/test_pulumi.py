@@ -13,7 +13,7 @@ from pulumi.runtime import rpc
 from pulumi_harness import GENERATED_KEY, GENERATED_PASSWORD, SUBNET, plain, run
 
 from blueprint.render import render_bundle
-from blueprint.settings import SettingsError, parse_settings
+from blueprint.stack_config import SettingsError, parse_settings
 from components.aws import LoadBalancerPair
 from conftest import stack_config
 

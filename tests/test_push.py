@@ -10,13 +10,13 @@ from pathlib import Path
 from typing import NamedTuple
 
 import pytest
-from live.harness import ApacheNode, free_ports
 
 import tools
 from blueprint.plan import build_plan
 from blueprint.render import render_bundle
-from blueprint.settings import parse_settings
+from blueprint.stack_config import parse_settings
 from conftest import base_config, tenant
+from live.harness import ApacheNode, free_ports
 
 pytestmark = pytest.mark.tools
 CONF = "/etc/apache2/conf-enabled"

@@ -14,7 +14,7 @@ from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
 import tools
-from blueprint.settings import parse_settings
+from blueprint.stack_config import parse_settings
 from conftest import REPO, STACK_FILES, STACK_NAMES, base_config, stack_config, tenant, write_tree
 
 pytestmark = pytest.mark.tools

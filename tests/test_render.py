@@ -13,7 +13,7 @@ from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
 from blueprint.render import mpm_sizing, render_bundle
-from blueprint.settings import parse_settings
+from blueprint.stack_config import parse_settings
 from conftest import REPO, STACK_NAMES, base_config, stack_config, tenant
 
 SECRET = "S3cr3t-Do-Not-Leak"
@@ -261,7 +261,7 @@ def test_secure_values_in_a_stack_file_render_as_placeholders(tmp_path):
     text += "  gir-lb:hacluster_password:\n    secure: v1:AAAABBBBCCCC\n"
     f = tmp_path / "Pulumi.sec.yaml"
     f.write_text(text)
-    from blueprint.settings import load_stack
+    from blueprint.stack_config import load_stack
 
     s = load_stack(str(f))
     assert s.hacluster_password.get_secret_value() == "<secret>"

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from blueprint.render import render_bundle
 from blueprint.services import RESERVED_TENANT_PATHS, SERVICES
-from blueprint.settings import ServiceTimings, Tenant, parse_settings
+from blueprint.settings import ServiceTimings, Tenant
+from blueprint.stack_config import parse_settings
 from conftest import stack_config
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from blueprint.settings import SettingsError, parse_settings
+from blueprint.stack_config import SettingsError, parse_settings
 from conftest import STACK_NAMES, base_config, stack_config
 
 

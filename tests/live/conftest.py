@@ -11,7 +11,7 @@ import pytest
 
 from blueprint.plan import build_plan, encode_stdin
 from blueprint.render import render_bundle
-from blueprint.settings import parse_settings
+from blueprint.stack_config import parse_settings
 from conftest import base_config
 from live.harness import ApacheNode, Fleet, free_ports
 
