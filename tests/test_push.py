@@ -4,7 +4,6 @@ so the host is never touched."""
 
 from __future__ import annotations
 
-import base64
 import dataclasses
 from pathlib import Path
 from typing import NamedTuple
@@ -12,7 +11,7 @@ from typing import NamedTuple
 import pytest
 
 import tools
-from blueprint.plan import build_plan
+from blueprint.plan import build_plan, encode_stdin
 from blueprint.render import render_bundle
 from blueprint.stack_config import parse_settings
 from conftest import base_config, tenant
@@ -60,7 +59,7 @@ def files_in(etc: Path) -> dict[str, str]:
 @pytest.fixture
 def tls_stdin(tmp_path):
     crt, key = tools.test_certificate(str(tmp_path))
-    return "".join(base64.b64encode(x.encode()).decode() + "\n" for x in (crt, key))
+    return encode_stdin("tls", (crt, key))
 
 
 def test_push_installs_tests_and_refuses_a_broken_config(tmp_path, tls_stdin):
