@@ -24,31 +24,7 @@ from lab.runner import Lab
 PROBE_INTERVAL_S, PROBE_TIMEOUT_S = 0.05, 5.0
 POLL_HOLD_S = 10
 
-# Runs in the client box: N agents' long-polls, each re-polling when answered; counts the polls that
-# were answered and the ones that were cut (an error or a non-200), bounded by time.
-HOLDER_CODE = r"""
-import http.client, os, sys, threading, time
-host, path, n, stop, out, max_s = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5], float(sys.argv[6])
-hold = float(sys.argv[7])
-counts, lock, end = {"answered": 0, "cut": 0}, threading.Lock(), time.time() + max_s
-def agent(i):
-    while time.time() < end and not os.path.exists(stop):
-        try:
-            c = http.client.HTTPConnection(host, 80, timeout=hold + 10)
-            c.request("GET", f"{path}?hold={hold}&agent={i}")
-            ok = c.getresponse().status == 200
-            c.close()
-        except Exception:
-            ok = False
-        with lock:
-            counts["answered" if ok else "cut"] += 1
-threads = [threading.Thread(target=agent, args=(i,)) for i in range(n)]
-for t in threads:
-    t.start()
-for t in threads:
-    t.join()
-open(out, "w").write(f"{counts['answered']} {counts['cut']}\n")
-"""
+POLL_HOLDER = Path(__file__).resolve().parent / "poll_holder.py"
 
 
 def main(argv: list[str]) -> int:
@@ -82,7 +58,7 @@ def measure(lab: Lab, changes: int, held: int, out: Path, gap: float = 0.5) -> s
             vip, tenant = str(lab.settings.network.vip), lab.settings.tenants[0].id
             holder_argv = [vip, f"/{tenant}/api/poll", str(held), str(work / "stop"), str(work / "polls")]
             holder_argv += [str(changes * (10 + gap) + 60), str(POLL_HOLD_S)]
-            holders = subprocess.Popen([*lab.box("client").enter("-n"), "/usr/bin/python3", "-c", HOLDER_CODE, *holder_argv])
+            holders = subprocess.Popen([*lab.box("client").enter("-n"), "/usr/bin/python3", str(POLL_HOLDER), *holder_argv])
             time.sleep(3)  # every agent's first poll is held
         probe = lab.start_probe(max_seconds=changes * (10 + gap) + 30, interval=PROBE_INTERVAL_S, timeout=PROBE_TIMEOUT_S)
         time.sleep(1)

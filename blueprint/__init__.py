@@ -1,3 +1,3 @@
 """The pure core: a stack's settings (validated once) -> the rendered bundle -> the step plan.
-No Pulumi import here (tests/test_blueprint_is_pure.py): the AWS components and the lab both
+No Pulumi import here (tests/test_render.py::test_the_blueprint_package_never_imports_pulumi): the AWS components and the lab both
 execute what this package decides."""

@@ -11,7 +11,6 @@ from dataclasses import dataclass
 @dataclass(frozen=True)
 class Service:
     key: str  # the key under a tenant in the stack file
-    title: str
     balancer: str  # balancer://<tenant>-<balancer>
     routes: tuple[tuple[str, str], ...]  # (path under /<tenant>/, path on the member)
     gir_setting: str  # the key in the stack's tenant_urls export
@@ -26,19 +25,19 @@ class Service:
 
 SERVICES: tuple[Service, ...] = (
     Service(
-        "rws", "Interaction Recording Web Services", "rws", (("api", "api"), ("internal-api", "internal-api")),
+        "rws", "rws", (("api", "api"), ("internal-api", "internal-api")),
         "htcc.baseurl", "", "ROUTEID", "api/health",
     ),
-    Service("rp", "Recording Processor", "rp", (("rp/api", "api"),), "rps_url", "rp/api", None, "rp/api/health"),
+    Service("rp", "rp", (("rp/api", "api"),), "rps_url", "rp/api", None, "rp/api/health"),
     Service(
-        "rcs", "Recording Crypto Server", "rcs", (("rcs", "rcs"),), "rcs.base_uri", "rcs", "JSESSIONID|jsessionid", "rcs/health"
+        "rcs", "rcs", (("rcs", "rcs"),), "rcs.base_uri", "rcs", "JSESSIONID|jsessionid", "rcs/health"
     ),
     Service(
-        "interaction_receiver", "Interaction Receiver", "ir", (("interactionreceiver", "interactionreceiver"),),
+        "interaction_receiver", "ir", (("interactionreceiver", "interactionreceiver"),),
         "interaction_receiver", "interactionreceiver", None, "interactionreceiver/health",
     ),
     Service(
-        "webdav", "WebDAV storage", "webdav", (("recordings", "recordings"),),
+        "webdav", "webdav", (("recordings", "recordings"),),
         "webdav_recordings", "recordings", None, "recordings/health",
     ),
 )  # fmt: skip

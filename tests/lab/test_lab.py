@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from bench.reload import measure
+from blueprint.render import render_bundle
 from lab.boxes import LabError
 from lab.runner import Lab
 from lab.topology import SHIMS
@@ -65,17 +66,28 @@ def test_root_namespace_has_no_interface_in_the_lab_subnet(lab):
 
 def test_tenant_changes_through_the_plan_lose_and_hold_no_request(lab, tmp_path):
     """Ten tenant changes (t2 loses its second RP member, gets it back, five times) through the
-    plan's push steps under a 50 ms probe. The probe's timeout is long so that a reload that holds
-    new connections (about 1 s, docs/reload.md) shows as latency and turns this red: without the
-    reload's wake-up about one change in seven stalled here (bench/results/reload-before)."""
+    plan's push steps under a 50 ms probe, each read back on both nodes, then the last one again
+    (nothing changes). The probe's timeout is long so that a reload that holds new connections
+    (about 1 s, docs/reload.md) shows as latency and turns this red: without the reload's wake-up
+    about one change in seven stalled here (bench/results/reload-before)."""
     smaller = lab.smaller_stack(tmp_path)
     probe = lab.start_probe(max_seconds=90, interval=0.05, timeout=CLIENT_TIMEOUT_S)
     outputs = []
+    t2_file = next(path for path in render_bundle(lab.settings).httpd if path.endswith("loadbalancer_t2.conf"))
+    second_rp = lab.settings.tenants[1].rp.members[1].url
+
+    def t2_on_nodes() -> list[str]:
+        return [node.run("cat", t2_file, check=True).stdout for node in lab.nodes]
+
     for stack_file in [smaller, lab.stack_file] * 5:
         time.sleep(0.5)
         outputs.append(lab.apply_tenant_change(stack_file))
+        on_nodes = t2_on_nodes()  # the change reached both nodes' disks
+        assert on_nodes[0] == on_nodes[1] and (second_rp in on_nodes[0]) == (stack_file != smaller)
         if stack_file == smaller:
             assert {lab.get("/t2/rp/api/x")[1]["member"] for _ in range(4)} == {"t2-rp-1"}
+    outputs.append(lab.apply_tenant_change(lab.stack_file))  # the same change again changes nothing
+    assert t2_on_nodes() == on_nodes
     time.sleep(0.5)
     rows = probe.stop()
     failed = [r for r in rows if r.status != 200]
