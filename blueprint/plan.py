@@ -20,14 +20,15 @@ SecretKind = Literal["hacluster_password", "tls"]
 
 def encode_stdin(kind: SecretKind | None, secret: str | tuple[str, str] | None) -> str:
     """What a step reads on stdin: the hacluster password as one line; the TLS pair (certificate,
-    key) as two base64 lines, so no PEM text is ever parsed by a shell. Used by every executor."""
+    key) as two base64 lines, so no PEM text is ever parsed by a shell. Used by every executor.
+    PEM files end with one newline: `pulumi config set K < file` drops the file's last newline."""
     if kind is None:
         return ""
     if kind == "hacluster_password":
         assert isinstance(secret, str)
         return secret + "\n"
     assert isinstance(secret, tuple)
-    return "".join(base64.b64encode(part.encode()).decode() + "\n" for part in secret)
+    return "".join(base64.b64encode(part.rstrip("\n").encode() + b"\n").decode() + "\n" for part in secret)
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ cd "$(dirname "$0")/.."
 scripts/apt-need.sh apache2 cloud-init shellcheck pacemaker corosync pcs resource-agents fence-agents \
   openssl python3-venv psmisc iproute2 curl util-linux
 scripts/venv.sh requirements-dev.txt
+scripts/engine.sh   # the real Pulumi CLI from Go modules: minutes once, then cached in .engine/
 .venv/bin/ruff check .
 .venv/bin/mypy
 exec .venv/bin/python -m pytest "$@"

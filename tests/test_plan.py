@@ -26,6 +26,9 @@ def test_stdin_encoding_is_one_function_for_every_secret():
     lines = encode_stdin("tls", (cert, key)).split("\n")
     assert len(lines) == 3 and lines[2] == ""
     assert [base64.b64decode(x).decode() for x in lines[:2]] == [cert, key]
+    # as `pulumi config set tls_cert < cert.pem` stores it: without the last newline
+    lines = encode_stdin("tls", (cert.rstrip("\n"), key + "\n")).split("\n")
+    assert [base64.b64decode(x).decode() for x in lines[:2]] == [cert, key]
 
 
 @pytest.mark.parametrize("name", STACK_NAMES)

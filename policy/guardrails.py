@@ -1,0 +1,51 @@
+"""The platform guardrails as CrossGuard resource policies (the pack is policy/__main__.py).
+
+Props are the inputs the engine sends: secrets unwrapped, numbers possibly floats; an unknown value
+during preview raises UnknownValueError, which the SDK turns into an advisory diagnostic."""
+
+from __future__ import annotations
+
+import pulumi
+from pulumi_policy import Policy, ReportViolation, ResourceValidationArgs, ResourceValidationPolicy
+
+INGRESS_RULE = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
+INSTANCE = "aws:ec2/instance:Instance"
+WORLD = (("cidrIpv4", "0.0.0.0/0"), ("cidrIpv6", "::/0"))
+
+
+def no_public_ssh(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    p = args.props
+    if args.resource_type != INGRESS_RULE:
+        return  # props of other types are never read: an unknown there must not trip this policy
+    every_port = p.get("ipProtocol") == "-1"  # "all traffic": AWS ignores the port fields
+    if (every_port or p.get("fromPort", 0) <= 22 <= p.get("toPort", -1)) and any(p.get(key) == cidr for key, cidr in WORLD):
+        report(f"{args.name}: SSH open to the world", None)
+
+
+def imdsv2_required(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    if args.resource_type == INSTANCE and (args.props.get("metadataOptions") or {}).get("httpTokens") != "required":
+        report(f"{args.name}: IMDSv2 not required", None)
+
+
+def volumes_encrypted(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    if args.resource_type == INSTANCE and not (args.props.get("rootBlockDevice") or {}).get("encrypted"):
+        report(f"{args.name}: root volume not encrypted", None)
+
+
+def environment() -> str | None:
+    # The same key the program reads (required by Pulumi.yaml): the CLI hands the stack's config to
+    # the pack, so this is per stack without a policy-config file to keep in step.
+    return pulumi.Config("gir-lb").get("environment")
+
+
+def prod_protected(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    if environment() == "prod" and args.resource_type.startswith("aws:") and not args.opts.protect:
+        report(f"{args.name}: not protected in prod", None)
+
+
+POLICIES: list[Policy] = [
+    ResourceValidationPolicy("no-public-ssh", "No ingress rule opens port 22 to the world.", no_public_ssh),
+    ResourceValidationPolicy("imdsv2-required", "Instances require IMDSv2 tokens.", imdsv2_required),
+    ResourceValidationPolicy("volumes-encrypted", "Instance root volumes are encrypted.", volumes_encrypted),
+    ResourceValidationPolicy("prod-protected", "In prod every AWS resource is protected.", prod_protected),
+]

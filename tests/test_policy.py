@@ -1,0 +1,105 @@
+"""The CrossGuard pack (policy/) run in-process against what the mocked program registers: the
+real policy objects, fed the args the engine would build from each registration."""
+
+from __future__ import annotations
+
+import copy
+import subprocess
+import sys
+
+import grpc
+import pytest
+from google.protobuf.empty_pb2 import Empty
+from pulumi.runtime.config import CONFIG
+from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc
+from pulumi_harness import SUBNET, Registered, plain
+from pulumi_policy import PolicyCustomTimeouts, PolicyResourceOptions, ResourceValidationArgs
+from pulumi_policy.proxy import unknown_checking_proxy
+from test_pulumi import deploy
+
+from conftest import REPO, stack_config
+from policy.guardrails import POLICIES
+
+
+def policy_args(r: Registered) -> ResourceValidationArgs:
+    opts = PolicyResourceOptions(r.protect, r.ignore_changes, None, [], PolicyCustomTimeouts(0, 0, 0), r.secret_outputs, r.parent)
+    # The engine hands policies plain values (secrets unwrapped) behind the unknown-checking proxy.
+    return ResourceValidationArgs(r.type, unknown_checking_proxy(plain(r.inputs)), r.urn, r.name, opts, None)
+
+
+def violations(resources: list[Registered], environment: str) -> set[tuple[str, str]]:
+    """(policy, resource) for every report_violation; the stack's config is what the CLI would pass."""
+    found: set[tuple[str, str]] = set()
+    token = CONFIG.set({"gir-lb:environment": environment})
+    try:
+        for r in resources:
+            args = policy_args(r)
+            for policy in POLICIES:
+                policy.validate(args, lambda _message, _urn=None, name=policy.name, resource=r.name: found.add((name, resource)))
+    finally:
+        CONFIG.reset(token)
+    return found
+
+
+@pytest.fixture(scope="module")
+def prod():
+    return deploy(stack_config("prod"), subnet={**SUBNET, "cidrBlock": "10.40.1.0/24"})[0]
+
+
+@pytest.fixture(scope="module")
+def dev():
+    return deploy(stack_config("dev"))[0]
+
+
+def test_prod_and_dev_pass(prod, dev):
+    assert violations(prod, "prod") == set()
+    assert violations(dev, "dev") == set()  # dev is unprotected: the prod check keys on the environment
+
+
+def test_each_violation_is_caught_by_its_policy(prod):
+    bad = copy.deepcopy(prod)
+    named = {r.name: r for r in bad}
+    a, b = "gir-lb-hosts-lb-prod-a", "gir-lb-hosts-lb-prod-b"
+    named[a].inputs["metadataOptions"]["httpTokens"] = "optional"
+    named[b].inputs["rootBlockDevice"]["encrypted"] = False
+    named["gir-lb-net-ssh-10.40.250.0_24"].inputs["cidrIpv4"] = "0.0.0.0/0"
+    named["gir-lb-net-sg"].protect = False
+    assert violations(bad, "prod") == {
+        ("imdsv2-required", a),
+        ("volumes-encrypted", b),
+        ("no-public-ssh", "gir-lb-net-ssh-10.40.250.0_24"),
+        ("prod-protected", "gir-lb-net-sg"),
+    }
+    assert ("prod-protected", "gir-lb-net-sg") not in violations(bad, "staging")
+
+
+def test_ssh_open_to_any_ipv6_is_caught(dev):
+    bad = copy.deepcopy(dev)
+    rule = next(r for r in bad if r.name == "gir-lb-net-ssh-10.20.250.0_24")
+    del rule.inputs["cidrIpv4"]
+    rule.inputs.update(cidrIpv6="::/0", fromPort=0, toPort=1024)  # a range containing 22 counts too
+    assert violations(bad, "dev") == {("no-public-ssh", rule.name)}
+
+
+def test_the_pack_starts_and_declares_the_policies():
+    # As the CLI runs it: `python -m pulumi.policy <engine> policy`, which prints its gRPC port.
+    proc = subprocess.Popen(
+        [sys.executable, "-u", "-m", "pulumi.policy", "127.0.0.1:0", "policy"], cwd=REPO, stdout=subprocess.PIPE
+    )
+    try:
+        assert proc.stdout is not None
+        port = int(proc.stdout.readline())
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            info = analyzer_pb2_grpc.AnalyzerStub(channel).GetAnalyzerInfo(Empty())
+    finally:
+        proc.kill()
+        proc.wait()
+    assert info.name == "gir-lb-guardrails"
+    assert {(p.name, p.enforcementLevel) for p in info.policies} == {(p.name, analyzer_pb2.MANDATORY) for p in POLICIES}
+
+
+def test_an_all_traffic_rule_open_to_the_world_is_caught(dev):
+    bad = copy.deepcopy(dev)
+    rule = next(r for r in bad if r.name == "gir-lb-net-ssh-10.20.250.0_24")
+    rule.inputs.update(cidrIpv4="0.0.0.0/0", ipProtocol="-1", fromPort=0, toPort=0)  # AWS ignores ports for -1
+    assert violations(bad, "dev") == {("no-public-ssh", rule.name)}
