@@ -64,11 +64,11 @@ def measure(lab: Lab, changes: int, held: int, out: Path, gap: float = 0.5) -> s
         time.sleep(1)
         for i in range(changes):
             began = time.time()
-            output = lab.apply_tenant_change(variants[i % 2])
+            output = "".join(lab.apply(variants[i % 2]).values())
             windows.append((began, sum(int(n) for n in re.findall(r"\((\d+) wake-up", output))))
             time.sleep(gap)
         if changes % 2:
-            lab.apply_tenant_change(lab.stack_file)  # leave the lab as it was
+            lab.apply(lab.stack_file)  # leave the lab as it was
         time.sleep(1)
         rows = probe.stop()
         polls = "none held"

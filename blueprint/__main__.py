@@ -1,6 +1,9 @@
 """Command line: render a stack's bundle to a folder, so a pull request can diff what deploys.
 
 python -m blueprint render --stack dev --out build/dev
+python -m blueprint drift-probe --stack dev     the read-only drift probe a node runs (scripts/drift.sh)
+python -m blueprint drift --stack dev --node N  compares a probe's output (stdin) with the stack
+python -m blueprint nodes --stack dev           each node's name, IP and SSH user
 """
 
 from __future__ import annotations
@@ -10,7 +13,9 @@ import shutil
 import sys
 from pathlib import Path
 
+from .drift import compare, probe_script
 from .render import render_bundle
+from .settings import Settings
 from .stack_config import SettingsError, load_stack
 
 REPO = Path(__file__).resolve().parent.parent
@@ -20,16 +25,41 @@ def stack_file(stack: str) -> Path:
     return REPO / "stacks" / f"Pulumi.{stack}.yaml"
 
 
-def cmd_render(args: argparse.Namespace) -> int:
+def load(args: argparse.Namespace) -> Settings:
     path = Path(args.file) if args.file else stack_file(args.stack)
     if not path.is_file():
-        print(f"render: no stack file {path}", file=sys.stderr)
-        return 2
+        print(f"{args.command}: no stack file {path}", file=sys.stderr)
+        sys.exit(2)
     try:
-        settings = load_stack(str(path))
+        return load_stack(str(path))
     except SettingsError as exc:
         print(exc, file=sys.stderr)
-        return 1
+        sys.exit(1)
+
+
+def report_drift(node: str, findings: list) -> str:
+    drifted = [f for f in findings if not f.ok]
+    lines = [f"{node}: {len(findings) - len(drifted)} of {len(findings)} items match the stack"]
+    lines += [f"  DRIFT {f.item}: wanted {f.wanted}, found {f.found}" for f in drifted]
+    return "\n".join(lines)
+
+
+def cmd_drift(args: argparse.Namespace) -> int:
+    settings = load(args)
+    bundle = render_bundle(settings)
+    if args.command == "drift-probe":
+        print(probe_script(settings, bundle), end="")
+        return 0
+    if args.command == "nodes":
+        print("\n".join(f"{n.name} {n.ip} {settings.ssh.user}" for n in settings.cluster.nodes))
+        return 0
+    findings = compare(settings, bundle, sys.stdin.read())
+    print(report_drift(args.node, findings))
+    return 0 if all(f.ok for f in findings) else 1
+
+
+def cmd_render(args: argparse.Namespace) -> int:
+    settings = load(args)
     tree = render_bundle(settings).tree()
     out = Path(args.out)
     if out.exists():
@@ -40,20 +70,29 @@ def cmd_render(args: argparse.Namespace) -> int:
         target.write_text(text, encoding="utf-8")
         if rel.startswith("cluster/"):
             target.chmod(0o755)
-    print(f"render: {len(tree)} files for stack {args.stack or path.name} ({settings.os_profile}) in {out}")
+    print(f"render: {len(tree)} files for stack {args.stack or Path(args.file).name} ({settings.os_profile}) in {out}")
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m components", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m blueprint", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     render = sub.add_parser("render", help="write a stack's bundle to a folder")
     which = render.add_mutually_exclusive_group(required=True)
     which.add_argument("--stack", help="stack name: reads stacks/Pulumi.<stack>.yaml")
     which.add_argument("--file", help="a stack file anywhere")
     render.add_argument("--out", required=True, help="output folder (replaced)")
+    commands = (("drift-probe", "print the read-only drift probe"), ("drift", "compare a probe's output (stdin)"),
+                ("nodes", "print each node's name, IP and SSH user"))
+    for name, what in commands:
+        cmd = sub.add_parser(name, help=what)
+        which = cmd.add_mutually_exclusive_group(required=True)
+        which.add_argument("--stack", help="stack name: reads stacks/Pulumi.<stack>.yaml")
+        which.add_argument("--file", help="a stack file anywhere")
+        if name == "drift":
+            cmd.add_argument("--node", required=True, help="the node the output came from (for the report)")
     args = parser.parse_args(argv)
-    return cmd_render(args)
+    return cmd_render(args) if args.command == "render" else cmd_drift(args)
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ import base64
 import hashlib
 import shlex
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 from .render import Bundle
@@ -18,17 +18,22 @@ Phase = Literal["prepare", "cluster", "httpd", "resources"]
 SecretKind = Literal["hacluster_password", "tls"]
 
 
-def encode_stdin(kind: SecretKind | None, secret: str | tuple[str, str] | None) -> str:
-    """What a step reads on stdin: the hacluster password as one line; the TLS pair (certificate,
-    key) as two base64 lines, so no PEM text is ever parsed by a shell. Used by every executor.
-    PEM files end with one newline: `pulumi config set K < file` drops the file's last newline."""
-    if kind is None:
-        return ""
-    if kind == "hacluster_password":
+def _b64_line(text: str) -> str:
+    return base64.b64encode(text.encode()).decode() + "\n"
+
+
+def encode_stdin(step: Step, secret: str | tuple[str, str] | None = None) -> str:
+    """What a step reads on stdin, built here for every executor: its payload (not secret), then
+    its secret: the hacluster password as one line; the TLS pair (certificate, key) as two base64
+    lines, so no PEM text is ever parsed by a shell. Whoever sends it treats all of it as secret
+    when the step has one. PEM files end with one newline: `pulumi config set K < file` drops it."""
+    if step.stdin is None:
+        return step.payload
+    if step.stdin == "hacluster_password":
         assert isinstance(secret, str)
-        return secret + "\n"
+        return step.payload + secret + "\n"
     assert isinstance(secret, tuple)
-    return "".join(base64.b64encode(part.rstrip("\n").encode() + b"\n").decode() + "\n" for part in secret)
+    return step.payload + "".join(_b64_line(part.rstrip("\n") + "\n") for part in secret)
 
 
 @dataclass(frozen=True)
@@ -37,15 +42,23 @@ class Step:
     node: int  # index into settings.cluster.nodes
     script: str
     phase: Phase  # an executor picks steps by phase (a tenant change runs the "httpd" phase)
-    stdin: SecretKind | None = None  # the secret the step reads on stdin (see encode_stdin)
+    stdin: SecretKind | None = None  # the secret the step reads on stdin, after its payload (see encode_stdin)
     args: tuple[str, ...] = ()  # may hold INSTANCE_ID_A/B: see filled_args
     after: tuple[str, ...] = ()
     waits_for_first_boot: bool = False  # runs only once cloud-init has finished on its node
+    # The nodes whose replacement (a new instance / lab disk, same name and IP) re-runs this step:
+    # AWS adds their instance ids to the step's triggers, the lab's `replace` runs these steps.
+    reruns_on_replace_of: tuple[int, ...] = ()
+    # Content the step reads on stdin before its secret (the push's httpd files): stdin has no
+    # size limit, an argument has (128 KiB, MAX_ARG_STRLEN).
+    payload: str = field(default="", repr=False)
 
     @property
     def trigger(self) -> str:
-        """Content hash of exactly what the step applies."""
-        return hashlib.sha256("\0".join([self.script, *self.args]).encode()).hexdigest()
+        """Content hash of exactly what the step applies, its secret aside (a changed secret changes
+        its stdin, and pulumi-command runs `create` again when any input changes)."""
+        parts = [self.script, *self.args, *([self.payload] if self.payload else [])]  # no payload: hash as before
+        return hashlib.sha256("\0".join(parts).encode()).hexdigest()
 
     def filled_args(self, instance_ids: Sequence[str] = ()) -> list[str]:
         """The arguments with the nodes' instance ids put in (fence_aws needs them)."""
@@ -61,23 +74,59 @@ class Step:
         return " ".join(["sudo", "bash", "-c", shlex.quote(self.script), shlex.quote(self.name), *map(shlex.quote, args)])
 
 
+def _push_order(s: Settings, bundle: Bundle) -> tuple[list[str], list[str]]:
+    """The httpd files in the order the push reads them on stdin: those that are not a tenant's
+    (by path), then one per tenant (by id, so the script stays small with many tenants)."""
+    p = s.profile
+    tenant_files = [f"{p.server_root}/{p.tenant_dir}/loadbalancer_{t.id}.conf" for t in s.tenants]
+    assert set(tenant_files) <= set(bundle.httpd), "the push names tenant files by id"
+    return sorted(set(bundle.httpd) - set(tenant_files)), tenant_files
+
+
+def push_payload(s: Settings, bundle: Bundle) -> str:
+    """The push step's payload: one base64 line per httpd file, in the order push_script reads them."""
+    others, tenant_files = _push_order(s, bundle)
+    return "".join(_b64_line(bundle.httpd[path]) for path in others + tenant_files)
+
+
+def comment_out_listen(s: Settings, path: str | None = None) -> str:
+    """The command that turns the main config's stock Listen lines into comments (RHEL's httpd.conf
+    has `Listen 80`): the bundle's listen file holds every Listen. A second run changes nothing."""
+    p = s.profile
+    expression = "s|^([[:space:]]*Listen[[:space:]])|# gir-lb: Listen lines live in " + p.listen_conf + r": \1|"
+    return f"sed -i -E {shlex.quote(expression)} {shlex.quote(path or p.main_config)}"
+
+
 def push_script(s: Settings, bundle: Bundle) -> str:
-    """Installs the httpd files (from base64: no content is ever parsed by a shell), removes stale
-    tenant files, writes the TLS cert/key read from stdin, then runs httpd-reload (configtest +
-    graceful). If the new config is refused, the previous files are put back, so a later restart
-    or failover never starts httpd on a config that failed its test."""
+    """Installs the httpd files read from stdin (base64: no content is ever parsed by a shell, and
+    no argument grows with them), removes stale tenant files, writes the TLS cert/key read after
+    them, then runs httpd-reload (configtest + graceful + status check). If the new config is
+    refused, the previous files are put back, so a later restart or failover never starts httpd on
+    a config that failed its test; if the reload killed httpd or left it not serving, httpd is also
+    brought back on them (only where it ran before the push: Pacemaker owns where it runs)."""
     p = s.profile
     tenant_dir = f"{p.server_root}/{p.tenant_dir}"
     # Everything this step owns: the tenant folder (tenants, TLS) and the files outside it.
     managed = sorted({path for path in bundle.httpd if not path.startswith(tenant_dir + "/")}) + [tenant_dir]
-    keep = "|".join(shlex.quote(f"loadbalancer_{t.id}.conf") for t in s.tenants)
+    if p.main_config_has_listen:
+        managed.append(p.main_config)  # its Listen lines are commented out below; restored on failure
+    others, _ = _push_order(s, bundle)
     reload_b64 = base64.b64encode(bundle.scripts["httpd-reload.sh"].encode()).decode()
     lines = [
         "set -euo pipefail",
         "umask 022",
         f"managed=({' '.join(map(shlex.quote, managed))})",
+        f"tenants=({' '.join(t.id for t in s.tenants)})",
+        f"tenant_dir={shlex.quote(tenant_dir)} pidfile={shlex.quote(p.pid_file)}",
         "backup=$(mktemp -d)",
-        "done_ok=0",
+        "done_ok=0 reloaded=0",
+        "# How httpd runs now (argv, environment): if the reload kills it, it starts again the same way.",
+        "httpd_argv=() httpd_env=()",
+        'pid=$(cat "$pidfile" 2>/dev/null || true)',
+        'if [[ $pid =~ ^[0-9]+$ ]] && kill -0 "$pid" 2>/dev/null; then',
+        '  while IFS= read -r -d "" a; do httpd_argv+=("$a"); done < "/proc/$pid/cmdline" || true',
+        '  while IFS= read -r -d "" a; do httpd_env+=("$a"); done < "/proc/$pid/environ" || true',
+        "fi",
         'for p in "${managed[@]}"; do',
         '  if [ -e "$p" ]; then mkdir -p "$backup$(dirname "$p")"; cp -a "$p" "$backup$p"; fi',
         "done",
@@ -87,56 +136,112 @@ def push_script(s: Settings, bundle: Bundle) -> str:
         '    if [ -e "$backup$p" ]; then cp -a "$backup$p" "$p"; fi',
         "  done",
         "}",
+        f'reload() {{ printf %s {shlex.quote(reload_b64)} | base64 -d | bash -s -- "$@"; }}',
+        "# After the restore: a live httpd reloads them gracefully, a dead one starts as it ran before.",
+        "# (No bare `return` here: in the EXIT trap it would return the script's exit status.)",
+        "bring_back() {",
+        '  pid=$(cat "$pidfile" 2>/dev/null || true)',
+        '  if [[ $pid =~ ^[0-9]+$ ]] && kill -0 "$pid" 2>/dev/null; then',
+        "    reload",
+        '  elif [ "${#httpd_argv[@]}" -gt 0 ]; then',
+        '    (cd / && env -i ${httpd_env[@]+"${httpd_env[@]}"} "${httpd_argv[@]}") </dev/null >"$backup/start.log" 2>&1 ||',
+        '      cat "$backup/start.log" >&2',
+        "    reload serving",
+        "  else",
+        "    return 1",
+        "  fi",
+        "}",
         "finish() {",
         '  if [ "$done_ok" != 1 ]; then',
         "    restore",
-        '    echo "httpd-push: failed on $(hostname); previous files restored, nothing reloaded" >&2',
+        '    if [ "$reloaded" != 1 ]; then',
+        '      echo "httpd-push: failed on $(hostname); previous files restored, nothing reloaded" >&2',
+        "    elif bring_back; then",
+        '      echo "httpd-push: failed on $(hostname); previous files restored, httpd serves them again" >&2',
+        "    else",
+        '      echo "httpd-push: failed on $(hostname); previous files restored, but httpd is NOT serving;'
+        ' start it again (pcs resource cleanup webserver)" >&2',
+        "    fi",
         "  fi",
         '  rm -rf "$backup"',
         "}",
-        "# Any failure from here on (a bad file, a refused config) puts the previous files back.",
+        "# Any failure from here on (a bad file, a refused config, a failed reload) puts the previous files back.",
         "trap finish EXIT",
         'install_file() { mkdir -p "$(dirname "$1")"; base64 -d > "$1.new"; mv "$1.new" "$1"; }',
+        'read_b64() { IFS= read -r b64 || { echo "httpd-push: stdin ended before every file was read" >&2; exit 1; }; }',
+        "# stdin (encode_stdin): one base64 line per file, in this order, then the TLS certificate and key.",
     ]
-    for path, text in sorted(bundle.httpd.items()):
-        b64 = base64.b64encode(text.encode()).decode()
-        lines.append(f"printf %s {shlex.quote(b64)} | install_file {shlex.quote(path)}")
-    lines.append(
-        f"for f in {shlex.quote(tenant_dir)}/loadbalancer_*.conf; do "
-        f'case "${{f##*/}}" in {keep}) ;; *) rm -f -- "$f" ;; esac; done'
-    )
+    lines += [f'read_b64; printf %s "$b64" | install_file {shlex.quote(path)}' for path in others]
+    lines += [
+        'for t in "${tenants[@]}"; do read_b64; printf %s "$b64" | install_file "$tenant_dir/loadbalancer_$t.conf"; done',
+        'for f in "$tenant_dir"/loadbalancer_*.conf; do',
+        '  t=${f##*/loadbalancer_}; case " ${tenants[*]} " in *" ${t%.conf} "*) ;; *) rm -f -- "$f" ;; esac',
+        "done",
+    ]
     if bundle.secret_files:
         crt, key = sorted(bundle.secret_files)  # server.crt, server.key
         lines += [
-            "IFS= read -r cert_b64; IFS= read -r key_b64",
-            f'printf %s "$cert_b64" | install_file {shlex.quote(crt)}',
-            f'(umask 077; printf %s "$key_b64" | install_file {shlex.quote(key)})',
+            f'read_b64; printf %s "$b64" | install_file {shlex.quote(crt)}',
+            f'read_b64; (umask 077; printf %s "$b64" | install_file {shlex.quote(key)})',
         ]
-    lines += [f"printf %s {shlex.quote(reload_b64)} | base64 -d | bash -s", "done_ok=1"]
+    if p.main_config_has_listen:
+        lines.append(comment_out_listen(s))
+    lines += [
+        "rc=0",
+        "reload || rc=$?",
+        'if [ "$rc" = 2 ]; then reloaded=1; fi  # httpd took the new files and died or does not serve',
+        '[ "$rc" = 0 ] || exit "$rc"',
+        "done_ok=1",
+    ]
     return "\n".join(lines) + "\n"
 
 
 def build_plan(s: Settings, bundle: Bundle) -> list[Step]:
     p = s.profile
     nodes = range(len(s.cluster.nodes))
+    # First, read-only: a running cluster whose identity (name, nodes, transport) differs from the
+    # stack refuses the change before any step touches a node.
+    steps = [Step("cluster-check", 0, bundle.scripts["cluster-check.sh"], "prepare")]
     prepare = bundle.scripts["node-prepare.sh"]
-    steps = [Step(f"prepare-{i}", i, prepare, "prepare", stdin="hacluster_password", waits_for_first_boot=True) for i in nodes]
-    prepared = tuple(st.name for st in steps)
-    if p.cluster_stack == "cman":  # ccs/cman configures and starts every node
-        setup = [Step(f"cluster-setup-{i}", i, bundle.scripts["cluster-setup.sh"], "cluster", after=prepared) for i in nodes]
+    steps += [
+        Step(f"prepare-{i}", i, prepare, "prepare", stdin="hacluster_password", after=("cluster-check",),
+             waits_for_first_boot=True, reruns_on_replace_of=(i,))
+        for i in nodes
+    ]
+    prepared = tuple(f"prepare-{i}" for i in nodes)
+    if p.cluster_stack == "cman":  # ccs/cman configures and starts every node; a new node rejoins by it
+        setup = [
+            Step(f"cluster-setup-{i}", i, bundle.scripts["cluster-setup.sh"], "cluster", after=prepared,
+                 reruns_on_replace_of=(i,))
+            for i in nodes
+        ]
     else:  # pcs sets up once, each node gets a seeded CIB, then one start of both
         setup_script = bundle.scripts["cluster-setup.sh"]
         steps.append(Step("cluster-setup", 0, setup_script, "cluster", stdin="hacluster_password", after=prepared))
         seeds = [Step(f"seed-cib-{i}", i, bundle.scripts["seed-cib.sh"], "cluster", after=("cluster-setup",)) for i in nodes]
         steps += seeds
         setup = [Step("cluster-start", 0, bundle.scripts["cluster-start.sh"], "cluster", after=tuple(st.name for st in seeds))]
+        # A replaced node (fresh disk, same name and IP) is added back by the other node; on a
+        # member these steps change nothing.
+        setup += [
+            Step(f"cluster-join-{i}", 1 - i, bundle.scripts["cluster-join.sh"], "cluster", stdin="hacluster_password",
+                 args=(s.cluster.nodes[i].name, str(s.cluster.nodes[i].ip)), after=("cluster-start", f"prepare-{i}"),
+                 reruns_on_replace_of=(i,))
+            for i in nodes
+        ]
     steps += setup
     set_up = tuple(st.name for st in setup)
     # Rolling: the second node first, the first node only after the second one succeeded.
     push = push_script(s, bundle)
     stdin: SecretKind | None = "tls" if bundle.secret_files else None
-    steps.append(Step("httpd-push-1", 1, push, "httpd", stdin=stdin, after=set_up))
-    steps.append(Step("httpd-push-0", 0, push, "httpd", stdin=stdin, after=("httpd-push-1",)))
+    steps.append(
+        Step("httpd-push-1", 1, push, "httpd", stdin=stdin, after=set_up, reruns_on_replace_of=(1,),
+             payload=push_payload(s, bundle))
+    )
+    steps.append(
+        Step("httpd-push-0", 0, push, "httpd", stdin=stdin, after=("httpd-push-1",), reruns_on_replace_of=(0,),
+             payload=push_payload(s, bundle))
+    )
     steps.append(
         Step(
             "cluster-resources",
@@ -145,6 +250,7 @@ def build_plan(s: Settings, bundle: Bundle) -> list[Step]:
             "resources",
             args=("apply", INSTANCE_ID_A, INSTANCE_ID_B) if s.fencing else ("apply",),
             after=(*set_up, "httpd-push-0"),
+            reruns_on_replace_of=(0, 1) if s.fencing else (),  # the fence host map names the instances
         )
     )
     return steps

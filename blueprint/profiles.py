@@ -17,10 +17,16 @@ class OsProfile:
     httpd_binary: str
     pid_file: str
     test_config: str  # shell command: config test of the main config
-    # SSL: RHEL's mod_ssl package ships conf.d/ssl.conf with `Listen 443` and a default vhost,
-    # which we replace; Debian's ports.conf already listens on 443 when mod_ssl is on.
+    # Listen: the bundle renders every Listen line into listen_conf. Debian keeps its stock Listen
+    # lines in ports.conf alone, which the bundle replaces; RHEL keeps `Listen 80` in httpd.conf,
+    # the main config, which the bundle does not own: the push comments its Listen lines out
+    # (main_config_has_listen; see plan.comment_out_listen).
+    listen_conf: str
+    main_config_has_listen: bool
+    # RHEL's mod_ssl package ships conf.d/ssl.conf with `Listen 443 https` and a default vhost:
+    # the bundle always replaces it (ssl_conf_is_stock), also without TLS.
     ssl_conf: str
-    ssl_owns_listen: bool
+    ssl_conf_is_stock: bool
     ssl_session_cache: str | None
     system_ca_file: str
     packages: tuple[str, ...]
@@ -43,8 +49,10 @@ _RHEL_COMMON: dict[str, Any] = dict(
     server_root="/etc/httpd",
     conf_dir="conf.d",
     main_config="/etc/httpd/conf/httpd.conf",
+    listen_conf="conf.d/gir-lb-listen.conf",
+    main_config_has_listen=True,
     ssl_conf="conf.d/ssl.conf",
-    ssl_owns_listen=True,
+    ssl_conf_is_stock=True,
     system_ca_file="/etc/pki/tls/certs/ca-bundle.crt",
     apache_modules=(),
     httpd_service="httpd",
@@ -102,8 +110,10 @@ PROFILES: dict[str, OsProfile] = {
         httpd_binary="/usr/sbin/apache2",
         pid_file="/run/apache2/apache2.pid",
         test_config="/usr/sbin/apache2ctl -t",
+        listen_conf="ports.conf",
+        main_config_has_listen=False,
         ssl_conf="conf-enabled/gir-lb-ssl.conf",
-        ssl_owns_listen=False,
+        ssl_conf_is_stock=False,
         ssl_session_cache=None,
         system_ca_file="/etc/ssl/certs/ca-certificates.crt",
         packages=("apache2", "pacemaker", "corosync", "pcs", "resource-agents", "fence-agents", "awscli", "curl"),

@@ -113,6 +113,7 @@ def render_bundle(s: Settings) -> Bundle:
         f"{root}/{p.conf_dir}/gir-lb-mpm.conf": render(
             "httpd/mpm.conf.j2", m=mpm_sizing(s.httpd.max_agents, s.httpd.headroom_percent)
         ),
+        f"{root}/{p.listen_conf}": render("httpd/listen.conf.j2"),
     }
     for t in s.tenants:
         httpd[f"{root}/{p.tenant_dir}/loadbalancer_{t.id}.conf"] = render("httpd/loadbalancer_tenant.conf.j2", t=t)
@@ -121,7 +122,7 @@ def render_bundle(s: Settings) -> Bundle:
     if s.httpd.member_ca_cert:
         member_ca_file = f"{tls_dir}/members-ca.crt"
         httpd[f"{root}/{member_ca_file}"] = s.httpd.member_ca_cert.strip() + "\n"
-    if s.httpd.tls.enabled or s.any_https_member:
+    if s.httpd.tls.enabled or s.any_https_member or p.ssl_conf_is_stock:
         httpd[f"{root}/{p.ssl_conf}"] = render(
             "httpd/ssl.conf.j2",
             tls_cert_path=f"{tls_dir}/server.crt",
@@ -135,6 +136,7 @@ def render_bundle(s: Settings) -> Bundle:
 
     stack_dir = f"cluster/{p.cluster_stack}"  # each cluster stack (cman, corosync3) has its own scripts
     scripts = {
+        "cluster-check.sh": render(f"{stack_dir}/cluster-check.sh.j2"),
         "node-prepare.sh": render(f"{stack_dir}/node-prepare.sh.j2"),
         "cluster-setup.sh": render(f"{stack_dir}/cluster-setup.sh.j2"),
         "resources.sh": render(
@@ -147,6 +149,7 @@ def render_bundle(s: Settings) -> Bundle:
     if p.cluster_stack == "corosync3":
         scripts["seed-cib.sh"] = render(f"{stack_dir}/seed-cib.sh.j2")
         scripts["cluster-start.sh"] = render(f"{stack_dir}/cluster-start.sh.j2")
+        scripts["cluster-join.sh"] = render(f"{stack_dir}/cluster-join.sh.j2")
     return Bundle(httpd=httpd, user_data=render_user_data(s, p), scripts=scripts, secret_files=secret_files)
 
 

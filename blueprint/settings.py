@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     SecretStr,
@@ -25,6 +26,7 @@ from pydantic import (
     model_validator,
 )
 
+from .pki import key_matches, read_certificates, read_private_key
 from .profiles import PROFILES, OsProfile
 from .services import RESERVED_TENANT_PATHS, SERVICES
 
@@ -86,6 +88,27 @@ def _check_member_url(url: str) -> str:
 
 
 MemberUrl = Annotated[str, AfterValidator(_check_member_url)]
+
+
+def _check_port(v: object) -> object:
+    # Strict: YAML reads `yes`/`on` as true and `80.0` as a float; neither is a port someone meant.
+    if type(v) is not int or not 1 <= v <= 65535:
+        raise ValueError(f"must be a port number, a whole number from 1 to 65535, got {v!r}")
+    return v
+
+
+Port = Annotated[int, BeforeValidator(_check_port)]
+# TCP ports the nodes' own daemons use (corosync's are UDP, but a web port there confuses every
+# firewall rule and capture).
+RESERVED_PORTS = {22: "SSH", 2224: "pcsd", 5404: "corosync", 5405: "corosync", 5406: "corosync"}
+
+
+def _check_pem_certificates(v: str) -> str:
+    _raise_if([("", msg) for msg in read_certificates(v)[1]])
+    return v
+
+
+PemCertificates = Annotated[str, AfterValidator(_check_pem_certificates)]
 
 
 class Model(BaseModel):
@@ -289,30 +312,31 @@ class ServiceTimings(Model):
 
 class TlsSettings(Model):
     enabled: bool = False
-    port: int = Field(443, ge=1, le=65535)
+    port: Port = 443
 
 
 class HttpdSettings(Model):
-    port: int = Field(80, ge=1, le=65535)
+    port: Port = 80
     tls: TlsSettings = TlsSettings()
     max_agents: int = Field(500, ge=1, le=50000, description="logged-in agents to hold at once")
     headroom_percent: int = Field(25, ge=0, le=400, description="extra workers for non-long-poll requests, % of max_agents")
     services: ServiceTimings = ServiceTimings()
-    member_ca_cert: str | None = Field(
+    member_ca_cert: PemCertificates | None = Field(
         None, description="PEM CA(s) that sign https members' certificates; default: the OS CA bundle"
     )
 
-    @field_validator("member_ca_cert")
-    @classmethod
-    def _pem_ca(cls, v: str | None) -> str | None:
-        if v is not None and "-----BEGIN CERTIFICATE-----" not in v:
-            raise ValueError("must be PEM certificate(s) (-----BEGIN CERTIFICATE-----)")
-        return v
+    @property
+    def listen_ports(self) -> list[tuple[int, str]]:
+        """(port, protocol) of every port httpd listens on."""
+        return [(self.port, "http")] + ([(self.tls.port, "https")] if self.tls.enabled else [])
 
     @model_validator(mode="after")
     def _ports(self) -> HttpdSettings:
+        ports = {"port": self.port} | ({"tls.port": self.tls.port} if self.tls.enabled else {})
+        items = [(k, f"{p} is the port of {RESERVED_PORTS[p]} on the nodes") for k, p in ports.items() if p in RESERVED_PORTS]
         if self.tls.enabled and self.tls.port == self.port:
-            raise Problems([("tls.port", f"{self.tls.port} is also httpd.port")])
+            items.append(("tls.port", f"{self.tls.port} is also httpd.port"))
+        _raise_if(items)
         return self
 
 
@@ -349,8 +373,13 @@ class Settings(Model):
     @field_validator("tls_cert")
     @classmethod
     def _pem_cert(cls, v: str | None) -> str | None:
-        if v is not None and v != SECRET_PLACEHOLDER and "-----BEGIN CERTIFICATE-----" not in v:
-            raise ValueError("must be a PEM certificate (-----BEGIN CERTIFICATE-----)")
+        return v if v is None or v == SECRET_PLACEHOLDER else _check_pem_certificates(v)
+
+    @field_validator("tls_key")
+    @classmethod
+    def _pem_key(cls, v: SecretStr | None) -> SecretStr | None:
+        if v is not None and v.get_secret_value() != SECRET_PLACEHOLDER:
+            _raise_if([("", msg) for msg in read_private_key(v.get_secret_value())[1]])
         return v
 
     @property
@@ -432,8 +461,31 @@ class Settings(Model):
             items.append(("tls_key", "a TLS key was given without tls_cert"))
         if self.tls_cert is not None and self.tls_key is None:
             items.append(("tls_cert", "a TLS certificate was given without tls_key"))
+        items += _tls_pair(self.tls_cert, self.tls_key.get_secret_value() if self.tls_key else None)
         _raise_if(items)
         return self
 
 
 SECRET_PLACEHOLDER = "<secret>"
+
+
+def _tls_pair(cert_pem: str | None, key_pem: str | None) -> list[tuple[str, str]]:
+    """Problems of tls_cert and tls_key together: each must parse and the key must be the server
+    certificate's (the first of the chain). Nothing to check while either is absent or unseen."""
+    if cert_pem is None or key_pem is None or SECRET_PLACEHOLDER in (cert_pem, key_pem):
+        return []
+    certs, cert_problems = read_certificates(cert_pem)
+    key, key_problems = read_private_key(key_pem)
+    items = [("tls_cert", msg) for msg in cert_problems] + [("tls_key", msg) for msg in key_problems]
+    if items or key is None or key_matches(certs[0], key):
+        return items
+    other = next((i for i, c in enumerate(certs[1:], start=2) if key_matches(c, key)), None)
+    if other:
+        return [("tls_cert", f"tls_key belongs to certificate {other} of the chain: the server certificate must come first")]
+    return [("tls_key", "does not match tls_cert: it is not the private key of its first (server) certificate")]
+
+
+def check_tls_pair(cert_pem: str | None, key_pem: str | None) -> list[str]:
+    """The TLS pair's problems as key-path lines, for the Pulumi program: only it sees the key's
+    value (the settings model sees a Pulumi secret as present, nothing more)."""
+    return [f"{NAMESPACE}:{key}: {msg}" for key, msg in _tls_pair(cert_pem, key_pem)]

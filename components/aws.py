@@ -186,8 +186,9 @@ class Hosts(pulumi.ComponentResource):
                         "stack": pulumi.get_stack(),
                         CLUSTER_TAG: s.cluster.name,
                     },
-                    # A newer AMI must not replace a running node.
-                    opts=_child(self, ignore_changes=["ami"]),
+                    # A newer AMI must not replace a running node; a replacement keeps the node's
+                    # private IP, so the old instance must be gone before the new one starts.
+                    opts=_child(self, ignore_changes=["ami"], delete_before_replace=True),
                 )
             )
         self.register_outputs({"instance_ids": [i.id for i in self.instances]})
@@ -246,13 +247,14 @@ class Bootstrap(pulumi.ComponentResource):
             )
             create = pulumi.Output.all(*ids).apply(functools.partial(_remote_command, step))
             secret = secret_of[step.stdin]
-            stdin = secret.apply(functools.partial(encode_stdin, step.stdin)) if secret is not None else None
+            # A step with a secret gets it after its payload: all of its stdin is then secret.
+            stdin = secret.apply(functools.partial(encode_stdin, step)) if secret is not None else encode_stdin(step) or None
             self.commands[step.name] = remote.Command(
                 f"{name}-{step.name}",
                 connection=connection,
                 create=create,
                 stdin=stdin,
-                triggers=[step.trigger],
+                triggers=[step.trigger, *(ids[i] for i in step.reruns_on_replace_of)],  # a new instance re-runs it
                 logging=remote.Logging.STDERR if secret is not None else remote.Logging.STDOUT_AND_STDERR,
                 add_previous_output_in_env=False,
                 opts=_child(

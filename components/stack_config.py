@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pulumi
 
-from blueprint.settings import NAMESPACE, Settings
+from blueprint.settings import NAMESPACE, Settings, check_tls_pair
 from blueprint.stack_config import SettingsError, config_from_engine, parse_settings
 
 
@@ -18,11 +18,11 @@ def settings_from_pulumi() -> Settings:
 def secrets_from_pulumi(s: Settings) -> dict[str, pulumi.Output | str | None]:
     """The secret values as Pulumi secrets (Outputs); the SSH key is required to bootstrap."""
     cfg = pulumi.Config(NAMESPACE)
+    problems = check_tls_pair(cfg.get("tls_cert"), cfg.get("tls_key"))  # only here is the key's value seen
     if s.ssh_private_key is None:
-        raise SettingsError(
-            [f"{NAMESPACE}:ssh_private_key: required to bootstrap the nodes over SSH (pulumi config set --secret)"],
-            source=f"stack {pulumi.get_stack()}",
-        )
+        problems.append(f"{NAMESPACE}:ssh_private_key: required to bootstrap the nodes over SSH (pulumi config set --secret)")
+    if problems:
+        raise SettingsError(problems, source=f"stack {pulumi.get_stack()}")
     return {
         "ssh_private_key": cfg.require_secret("ssh_private_key"),
         "hacluster_password": cfg.get_secret("hacluster_password"),

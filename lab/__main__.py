@@ -1,4 +1,8 @@
 """python -m lab up|status|down|failover [--node|--httpd] [--name NAME] [--stack STACK]
+   python -m lab apply STACK_FILE     run the steps a changed stack file changes (as `pulumi up`)
+   python -m lab drift                does each node still run what the stack says (content hashes)?
+   python -m lab replace NODE         a new machine for NODE (fresh disk, same name and IP), then
+                                      the steps a replacement re-runs
 
 Run as root on Debian 12 (README command 1 does the one-time package set-up)."""
 
@@ -6,6 +10,9 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
+
+from blueprint.__main__ import report_drift
 
 from .boxes import LabError
 from .runner import Lab
@@ -13,7 +20,8 @@ from .runner import Lab
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m lab", description="the gir-lb HA pair on this machine")
-    parser.add_argument("command", choices=["up", "status", "down", "failover"])
+    parser.add_argument("command", choices=["up", "status", "down", "failover", "apply", "replace", "drift"])
+    parser.add_argument("target", nargs="?", help="apply: a stack file; replace: a node name")
     parser.add_argument("--name", default="lab", help="lab name: state folder and box names derive from it")
     parser.add_argument("--stack", default="lab", help="stack file stacks/Pulumi.<stack>.yaml")
     kind = parser.add_mutually_exclusive_group()
@@ -33,6 +41,15 @@ def main(argv: list[str] | None = None) -> int:
             lab.status()
         elif args.command == "down":
             lab.down()
+        elif args.command == "drift":
+            findings = lab.drift()
+            print("\n".join(report_drift(node, found) for node, found in findings.items()))
+            return 0 if all(f.ok for found in findings.values() for f in found) else 1
+        elif args.command in ("apply", "replace"):
+            if not args.target:
+                parser.error(f"{args.command} needs a {'stack file' if args.command == 'apply' else 'node name'}")
+            ran = lab.apply(Path(args.target)) if args.command == "apply" else lab.replace_node(args.target)
+            print(f"{args.command}: ran {', '.join(ran) or 'nothing (no step changed)'}")
         else:
             lab.failover(args.kind or "node")
     except LabError as exc:

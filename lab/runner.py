@@ -24,6 +24,7 @@ import time
 from functools import cached_property
 from pathlib import Path
 
+from blueprint.drift import Finding, compare, probe_script
 from blueprint.plan import build_plan
 from blueprint.render import render_bundle
 from blueprint.settings import Settings
@@ -79,14 +80,72 @@ class Lab:
                 return node
         raise LabError(f"lab {self.name} is not up")
 
-    # ---- tenant changes through the plan's httpd steps ----------------------------------------------
+    @property
+    def password_file(self) -> Path:
+        return self.state / "hacluster-password"
+
+    @property
+    def password(self) -> str:
+        return self.password_file.read_text()
+
+    @property
+    def deployed_file(self) -> Path:
+        """The stack as last applied: what `apply` compares against (Pulumi's state, for the lab)."""
+        return self.state / "deployed-stack.yaml"
+
+    def node_index(self, name: str) -> int:
+        names = [n.name for n in self.settings.cluster.nodes]
+        if name not in names:
+            raise LabError(f"no node {name!r} in {self.stack_file.name} (nodes: {', '.join(names)})")
+        return names.index(name)
+
+    # ---- day 2: changes and replacements through the plan ----------------------------------------------
+
+    def apply(self, stack_file: Path) -> dict[str, str]:
+        """Runs, in plan order, exactly the steps whose trigger differs between the deployed stack
+        and `stack_file`, as `pulumi up` does; returns each step's output by name. A failing step
+        stops the run and leaves the deployed stack as it was."""
+        before = {st.name: st.trigger for st in steps.plan_of(self.deployed_file)}
+        changed = [st for st in steps.plan_of(stack_file) if before.get(st.name) != st.trigger]
+        outputs = {st.name: steps.run_step(self.nodes, st, self.password) for st in changed}
+        self.deployed_file.write_text(stack_file.read_text())
+        return outputs
+
+    def drift(self) -> dict[str, list[Finding]]:
+        """Per node: the drift probe's findings against the deployed stack (blueprint/drift.py)."""
+        s = load_stack(str(self.deployed_file))
+        bundle = render_bundle(s)
+        script = probe_script(s, bundle)
+        return {node.name: compare(s, bundle, node.run("bash", "-c", script, "drift", timeout=120).stdout) for node in self.nodes}
+
+    def rotate_password(self) -> dict[str, str]:
+        """A new hacluster password: on AWS a changed secret changes the stdin of exactly the steps
+        that read it, and pulumi-command runs a command again when an input changes."""
+        self.password_file.write_text(secrets.token_urlsafe(24))
+        return {st.name: steps.run_step(self.nodes, st, self.password)
+                for st in steps.plan_of(self.deployed_file) if st.stdin == "hacluster_password"}
+
+    def rerun_every_step(self) -> dict[str, str]:
+        """Every step again, as a new SSH key does on AWS (it is an input of every command)."""
+        return {st.name: steps.run_step(self.nodes, st, self.password) for st in steps.plan_of(self.deployed_file)}
+
+    def replace_node(self, name: str) -> dict[str, str]:
+        """A new machine for node `name`: powered off, its disk thrown away, booted with the same
+        name and IP; then the steps a replacement re-runs (as `pulumi up` after a new instance)."""
+        index = self.node_index(name)
+        plan = steps.plan_of(self.deployed_file)
+        box = self.box(name)
+        self.topology.unplug(box)
+        box.kill()
+        shutil.rmtree(self.state / "nodes" / name)
+        node = self.topology.boot_node(index)
+        steps.cloud_init_substitute([node], render_bundle(load_stack(str(self.deployed_file))).user_data)
+        rerun = [st for st in plan if index in st.reruns_on_replace_of]
+        return {st.name: steps.run_step(self.nodes, st, self.password) for st in rerun}
 
     def smaller_stack(self, folder: Path) -> Path:
         """The lab's stack with the last tenant's second RP member removed (see steps.smaller_stack)."""
         return steps.smaller_stack(self.stack_file, folder)
-
-    def apply_tenant_change(self, stack_file: Path) -> str:
-        return steps.apply_tenant_change(self.nodes, stack_file)
 
     # ---- requests through the VIP ------------------------------------------------------------------
 
@@ -125,10 +184,13 @@ class Lab:
         s = self.settings
         bundle = render_bundle(s)
         plan = build_plan(s, bundle)
-        password = secrets.token_urlsafe(24)
         say(f"gir-lb lab {self.name!r} from {self.stack_file.relative_to(REPO)} ({len(s.tenants)} tenants)")
         shutil.rmtree(self.state, ignore_errors=True)
         self.state.mkdir(parents=True, mode=0o700)
+        # The lab's stand-in for a secret in the stack config: only root can read the state folder.
+        self.password_file.touch(mode=0o600)
+        self.password_file.write_text(secrets.token_urlsafe(24))
+        password = self.password
         t = phase("packages present", t0)
         self.topology.start_simple_box("switch", None)
         self.topology.start_simple_box("client", self.topology.client_ip)
@@ -142,6 +204,7 @@ class Lab:
         for step in plan:
             steps.run_step(self.nodes, step, password)
             t = phase(f"step {step.name} ({s.cluster.nodes[step.node].name})", t)
+        self.deployed_file.write_text(self.stack_file.read_text())
         self.wait_serving(120)
         phase("VIP serving every tenant", t)
         say(f"up in {time.monotonic() - t0:.1f}s; VIP {s.network.vip} on {self.where('webserver')}")

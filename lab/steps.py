@@ -1,5 +1,5 @@
 """The step plan executed on the lab's nodes with nsenter instead of SSH, the user-data runcmd in
-place of cloud-init, and the tenant change that reload tests and benchmarks apply."""
+place of cloud-init, and the tenant change that reload tests and benchmarks apply (Lab.apply)."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ def run_step(nodes: list[Box], step: Step, password: str) -> str:
     node = nodes[step.node]
     if step.stdin == "tls":
         raise LabError("the lab stack must not enable TLS (the lab has no certificate source)")
-    stdin = encode_stdin(step.stdin, password if step.stdin else None)
+    stdin = encode_stdin(step, password if step.stdin else None)
     done = node.run("bash", "-c", step.script, step.name, *step.filled_args(), stdin=stdin, timeout=600)
     if done.returncode != 0:
         raise LabError(f"step {step.name} on {node.name} failed:\n{done.stdout[-1500:]}\n{done.stderr[-1500:]}")
@@ -46,7 +46,6 @@ def smaller_stack(stack_file: Path, folder: Path) -> Path:
     return changed
 
 
-def apply_tenant_change(nodes: list[Box], stack_file: Path) -> str:
-    """Runs the plan's httpd push steps (node B, then node A) for another version of the stack."""
-    changed = load_stack(str(stack_file))
-    return "".join(run_step(nodes, step, "") for step in build_plan(changed, render_bundle(changed)) if step.phase == "httpd")
+def plan_of(stack_file: Path) -> list[Step]:
+    settings = load_stack(str(stack_file))
+    return build_plan(settings, render_bundle(settings))

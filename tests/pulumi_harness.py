@@ -25,6 +25,7 @@ class Registered:
     secret_outputs: list = field(default_factory=list)
     protect: bool = False
     ignore_changes: list = field(default_factory=list)
+    delete_before_replace: bool = False
     urn: str = ""
 
 
@@ -74,6 +75,7 @@ class RecordingMonitor(pmocks.MockMonitor):
             secret_outputs=list(request.additionalSecretOutputs),
             protect=bool(request.protect),
             ignore_changes=list(request.ignoreChanges),
+            delete_before_replace=bool(request.deleteBeforeReplace),
         )
         self.registered.append(entry)
         result = super().RegisterResource(request)

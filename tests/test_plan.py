@@ -5,13 +5,15 @@ and fills its own arguments from the instance ids."""
 from __future__ import annotations
 
 import base64
+import hashlib
+from dataclasses import replace
 
 import pytest
 
-from blueprint.plan import build_plan, encode_stdin
+from blueprint.plan import Step, build_plan, encode_stdin
 from blueprint.render import render_bundle
 from blueprint.stack_config import parse_settings
-from conftest import STACK_NAMES, stack_config
+from conftest import STACK_NAMES, base_config, stack_config, tenant
 
 
 def plan_of(name: str):
@@ -20,15 +22,46 @@ def plan_of(name: str):
 
 
 def test_stdin_encoding_is_one_function_for_every_secret():
-    assert encode_stdin(None, None) == ""
-    assert encode_stdin("hacluster_password", "pw with spaces") == "pw with spaces\n"
+    step = Step("s", 0, "true", "cluster")
+    assert encode_stdin(step) == ""
+    assert encode_stdin(replace(step, stdin="hacluster_password"), "pw with spaces") == "pw with spaces\n"
     cert, key = "-----BEGIN CERTIFICATE-----\nA\n", "-----BEGIN PRIVATE KEY-----\n'$(x)\n"
-    lines = encode_stdin("tls", (cert, key)).split("\n")
+    tls = replace(step, stdin="tls")
+    lines = encode_stdin(tls, (cert, key)).split("\n")
     assert len(lines) == 3 and lines[2] == ""
     assert [base64.b64decode(x).decode() for x in lines[:2]] == [cert, key]
     # as `pulumi config set tls_cert < cert.pem` stores it: without the last newline
-    lines = encode_stdin("tls", (cert.rstrip("\n"), key + "\n")).split("\n")
+    lines = encode_stdin(tls, (cert.rstrip("\n"), key + "\n")).split("\n")
     assert [base64.b64decode(x).decode() for x in lines[:2]] == [cert, key]
+    # a payload goes first, the secret after it
+    assert encode_stdin(replace(tls, payload="QQ==\n"), (cert, key)) == "QQ==\n" + encode_stdin(tls, (cert, key))
+    assert encode_stdin(replace(step, payload="QQ==\n")) == "QQ==\n"
+
+
+def test_the_push_reads_every_httpd_file_from_its_payload_and_its_trigger_covers_it():
+    s = parse_settings(stack_config("dev"))
+    bundle = render_bundle(s)
+    push = next(st for st in build_plan(s, bundle) if st.name == "httpd-push-0")
+    decoded = [base64.b64decode(line).decode() for line in push.payload.splitlines()]
+    assert sorted(decoded) == sorted(bundle.httpd.values())
+    assert not any(text in push.script for text in bundle.httpd.values())  # no content in the argument
+    edited = replace(push, payload=push.payload.replace("A", "B", 1))
+    assert edited.trigger != push.trigger and edited.script == push.script
+    plain = next(st for st in build_plan(s, bundle) if st.name == "cluster-start")
+    assert plain.trigger == hashlib.sha256(plain.script.encode()).hexdigest()  # steps without a payload: as before
+
+
+def test_200_tenants_keep_every_command_far_below_the_argument_limit():
+    """A remote command is one argument (`sh -c <command>` on the node), at most 128 KiB
+    (MAX_ARG_STRLEN); the httpd files travel on stdin, so the command barely grows with tenants."""
+    cfg = stack_config("dev")
+    sizes = {}
+    for n in (2, 200):
+        cfg["tenants"] = [tenant(f"t{i}", 9000 + 50 * i) for i in range(1, n + 1)]
+        s = parse_settings(cfg)
+        steps = build_plan(s, render_bundle(s))
+        sizes[n] = max(len(st.command(["i-0aaa", "i-0bbb"])) for st in steps)
+    assert sizes[200] < 16 * 1024 and sizes[200] - sizes[2] < 2 * 1024, sizes
 
 
 @pytest.mark.parametrize("name", STACK_NAMES)
@@ -36,7 +69,8 @@ def test_every_step_says_its_phase_and_only_prepare_waits_for_first_boot(name):
     steps = plan_of(name)
     order = ["prepare", "cluster", "httpd", "resources"]
     assert [st.phase for st in steps] == sorted((st.phase for st in steps), key=order.index)
-    assert {st.name for st in steps if st.waits_for_first_boot} == {st.name for st in steps if st.phase == "prepare"} != set()
+    prepare = {st.name for st in steps if st.phase == "prepare"} - {"cluster-check"}  # the check only reads
+    assert {st.name for st in steps if st.waits_for_first_boot} == prepare != set()
     assert [st.name for st in steps if st.phase == "httpd"] == ["httpd-push-1", "httpd-push-0"]
 
 
@@ -48,3 +82,19 @@ def test_a_step_fills_the_instance_ids_itself_and_refuses_without_them():
         resources.filled_args()
     lab_resources = next(st for st in plan_of("lab") if st.phase == "resources")
     assert lab_resources.filled_args() == ["apply"]  # fencing off: nothing to fill
+
+
+@pytest.mark.parametrize("config", [*STACK_NAMES, "rhel6"])
+def test_a_replaced_node_reruns_its_own_steps_and_is_added_back_by_the_other(config):
+    s = parse_settings(base_config("rhel6") if config == "rhel6" else stack_config(config))
+    plan = {st.name: st for st in build_plan(s, render_bundle(s))}
+    for i in (0, 1):
+        rerun = sorted(st.name for st in plan.values() if i in st.reruns_on_replace_of)
+        rejoin = f"cluster-setup-{i}" if s.profile.cluster_stack == "cman" else f"cluster-join-{i}"
+        assert rerun == sorted([f"prepare-{i}", rejoin, f"httpd-push-{i}"] + (["cluster-resources"] if s.fencing else []))
+        if s.profile.cluster_stack == "corosync3":
+            join = plan[f"cluster-join-{i}"]
+            assert join.node == 1 - i and join.args == (s.cluster.nodes[i].name, str(s.cluster.nodes[i].ip))
+            assert join.stdin == "hacluster_password" and "cluster-start" in join.after
+    # the identity check runs first and everything else waits for it
+    assert next(iter(plan)) == "cluster-check" and all("cluster-check" in plan[f"prepare-{i}"].after for i in (0, 1))

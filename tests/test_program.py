@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import runpy
+import subprocess
 
 import pulumi
+import pulumi_harness
 import pytest
 import yaml
 from pulumi.runtime import rpc
@@ -66,8 +68,6 @@ def test_a_missing_ssh_key_stops_the_program_before_any_resource(monkeypatch):
 
 
 def test_a_bad_stack_reports_every_problem_before_any_resource(monkeypatch):
-    import pulumi_harness
-
     registered = []
     original = pulumi_harness.RecordingMonitor.RegisterResource
     monkeypatch.setattr(
@@ -111,3 +111,26 @@ def test_test_stack_goes_through_the_bastion_and_warns_about_stonith(monkeypatch
     assert any("STONITH is disabled" in w for w in warnings)
     assert not any(r.protect for r in resources)
     assert exports["tenant_urls"]["t1"]["rps_url"] == "https://10.20.1.150/t1/rp/api"
+
+
+def test_a_tls_key_that_does_not_match_its_certificate_stops_the_program_before_any_resource(monkeypatch, tmp_path):
+    def pair(name: str) -> tuple[str, str]:
+        key, crt = tmp_path / f"{name}.key", tmp_path / f"{name}.crt"
+        subprocess.run(
+            ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days", "2",
+             "-subj", f"/CN={name}", "-keyout", key, "-out", crt],
+            check=True, capture_output=True,
+        )
+        return crt.read_text(), key.read_text()
+
+    (cert, _), (_, other_key) = pair("one"), pair("two")
+    config = engine_config("dev", ssh_private_key=SSH_KEY, tls_cert=cert, tls_key=other_key)
+    registered = []
+    original = pulumi_harness.RecordingMonitor.RegisterResource
+    monkeypatch.setattr(
+        pulumi_harness.RecordingMonitor, "RegisterResource", lambda self, req: registered.append(req.type) or original(self, req)
+    )
+    with pytest.raises(pulumi.RunError, match="gir-lb:tls_key: does not match tls_cert") as info:
+        run_program(config, ["gir-lb:ssh_private_key", "gir-lb:tls_key"], monkeypatch)
+    assert "PRIVATE KEY" not in str(info.value)  # the message never echoes the key
+    assert [t for t in registered if t != "pulumi:pulumi:Stack"] == []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 
 import pulumi
@@ -61,7 +62,7 @@ def test_inventory_and_parenting(dev):
     ):
         assert sum(t.endswith(component) for t in types) == 1, component
     assert types.count("aws:ec2/instance:Instance") == 2
-    assert types.count("command:remote:Command") == 9
+    assert types.count("command:remote:Command") == 12
     components = {r.urn for r in dev if r.type.startswith("gir-lb:")}
     for r in dev:
         if r.type.startswith(("aws:", "command:", "random:", "tls:")):
@@ -164,6 +165,26 @@ def test_a_tenant_change_reruns_only_the_httpd_push(dev):
     assert inputs(dev) == inputs(changed)  # user-data unchanged: no instance replaced
 
 
+def test_a_replaced_instance_reruns_exactly_its_nodes_steps_and_the_fence_map(dev, monkeypatch):
+    original = pulumi_harness.RecordingMocks.new_resource
+
+    def new_instance_for_node_b(self, args):
+        resource_id, outputs = original(self, args)
+        if args.typ == "aws:ec2/instance:Instance" and args.name.endswith("lb-dev-b"):
+            resource_id = "i-0fffffffffffffff0"  # what `pulumi up` sees after node B's instance is replaced
+        return [resource_id, outputs]
+
+    monkeypatch.setattr(pulumi_harness.RecordingMocks, "new_resource", new_instance_for_node_b)
+    replaced, _ = deploy(stack_config("dev"))
+    before, after = triggers(dev), triggers(replaced)
+    differ = sorted(name.removeprefix("gir-lb-boot-") for name in before if before[name] != after[name])
+    # node B prepared again, added back by node A, given its httpd files; fence_aws learns the new id
+    assert differ == ["cluster-join-1", "cluster-resources", "httpd-push-1", "prepare-1"]
+    assert "i-0fffffffffffffff0" in plain(commands(replaced)["cluster-resources"].inputs["create"])
+    # the same private IP: the old instance must be deleted before its replacement is created
+    assert all(r.delete_before_replace for r in of_type(replaced, "aws:ec2/instance:Instance"))
+
+
 def test_same_config_twice_gives_identical_inputs(dev):
     again, _ = deploy(stack_config("dev"))
 
@@ -194,6 +215,50 @@ def test_secrets_stay_secret():
     assert "GENERATED-KEY-MATERIAL" not in json.dumps(plain(cmds["httpd-push-0"].inputs["create"]))
 
 
+def commands(resources):
+    return {r.name.removeprefix("gir-lb-boot-"): r for r in of_type(resources, "command:remote:Command")}
+
+
+def test_a_tls_rotation_reruns_only_the_httpd_push_through_its_secret_stdin():
+    """A new tls_cert/tls_key changes no trigger and no command, only the push steps' stdin (a
+    secret): pulumi-command runs `create` again when any input changes (no `update` command is
+    given), so the push re-runs exactly then, and the key never enters a plain input."""
+
+    def pushed_with(n: int):
+        pem = {k: pulumi.Output.secret(f"-----BEGIN X-----\nROTATED-{n}-{k}\n-----END X-----\n") for k in ("tls_cert", "tls_key")}
+        cmds = commands(deploy(stack_config("dev"), secrets=pem)[0])
+        return {name: {k: plain(v) for k, v in r.inputs.items()} for name, r in cmds.items()}, cmds
+
+    (before, _), (after, cmds) = pushed_with(1), pushed_with(2)
+    changed = {name: sorted(k for k in before[name] if before[name][k] != after[name][k]) for name in before}
+    assert {name: keys for name, keys in changed.items() if keys} == {"httpd-push-0": ["stdin"], "httpd-push-1": ["stdin"]}
+    assert rpc.is_rpc_secret(cmds["httpd-push-0"].inputs["stdin"])
+    assert "ROTATED-2-tls_key" in base64.b64decode(after["httpd-push-0"]["stdin"].splitlines()[-1]).decode()
+
+
+def test_200_tenants_travel_on_stdin_and_every_command_stays_far_below_the_argument_limit():
+    """ssh runs a command as one argument of the node's shell (`sh -c <command>`): at most 128 KiB
+    (MAX_ARG_STRLEN). The httpd files go on stdin, after which the TLS pair follows: all secret."""
+    cfg = stack_config("dev")
+    cfg["tenants"] = [{**cfg["tenants"][i % 2], "id": f"t{i + 1}"} for i in range(200)]
+    cmds = commands(deploy(cfg)[0])
+    assert max(len(plain(r.inputs["create"])) for r in cmds.values()) < 16 * 1024
+    push = cmds["httpd-push-0"]
+    stdin = plain(push.inputs["stdin"]).splitlines()
+    assert len(stdin) > 200 + 2 and rpc.is_rpc_secret(push.inputs["stdin"])
+    tenant_files = [base64.b64decode(line).decode() for line in stdin if b"<Proxy " in base64.b64decode(line)]
+    assert len(tenant_files) == 200 and "balancer://t200-rws" in tenant_files[-1]
+    assert base64.b64decode(stdin[-1]).decode() == GENERATED_KEY
+
+
+def test_without_a_secret_the_push_payload_is_plain_stdin():
+    cfg = stack_config("dev")
+    cfg["httpd"]["tls"]["enabled"] = False
+    push = commands(deploy(cfg)[0])["httpd-push-0"]
+    assert not rpc.is_rpc_secret(push.inputs["stdin"]) and push.inputs["logging"] == "stdoutAndStderr"
+    assert all(base64.b64decode(line) for line in push.inputs["stdin"].splitlines())
+
+
 def test_prod_is_protected():  # the guardrails themselves: tests/test_policy.py
     resources, _ = deploy(stack_config("prod"), subnet={**SUBNET, "cidrBlock": "10.40.1.0/24"})
     assert all(r.protect for r in resources if r.type.startswith("aws:"))
@@ -221,10 +286,8 @@ def test_unmocked_invoke_fails_the_test():
 
 def test_generated_key_is_used_when_no_cert_is_given(dev):
     push = next(r for r in dev if r.name == "gir-lb-boot-httpd-push-0")
-    import base64
-
-    stdin = plain(push.inputs["stdin"]).split("\n")
-    assert base64.b64decode(stdin[1]).decode() == GENERATED_KEY
+    stdin = plain(push.inputs["stdin"]).splitlines()  # the httpd files, then the certificate and key
+    assert base64.b64decode(stdin[-1]).decode() == GENERATED_KEY
 
 
 def test_ami_lookup_per_profile_or_explicit_id():

@@ -4,30 +4,34 @@ so the host is never touched."""
 
 from __future__ import annotations
 
+import base64
 import dataclasses
+import os
+import ssl
 from pathlib import Path
 from typing import NamedTuple
 
 import pytest
 
 import tools
-from blueprint.plan import build_plan, encode_stdin
+from blueprint.plan import Step, build_plan
 from blueprint.render import render_bundle
 from blueprint.stack_config import parse_settings
 from conftest import base_config, tenant
-from live.harness import ApacheNode, free_ports
+from live.conftest import push_step as live_push_step
+from live.harness import ApacheNode, free_ports, request
 
 pytestmark = pytest.mark.tools
 CONF = "/etc/apache2/conf-enabled"
 
 
-def push_step(cfg: dict, edit=None) -> tuple[str, dict]:
+def push_step(cfg: dict, edit=None) -> tuple[Step, dict]:
     s = parse_settings(cfg)
     bundle = render_bundle(s)
     if edit:
         bundle = dataclasses.replace(bundle, httpd={p: edit(p, t) for p, t in bundle.httpd.items()})
     step = next(st for st in build_plan(s, bundle) if st.name == "httpd-push-0")
-    return step.script, bundle.httpd
+    return step, bundle.httpd
 
 
 class Pushed(NamedTuple):
@@ -36,15 +40,15 @@ class Pushed(NamedTuple):
     files: dict[str, str]  # the regular files under conf-enabled afterwards
 
 
-def run_in_sandbox(tmp_path: Path, scripts: list[str], stdin: str) -> list[Pushed]:
-    """Runs each push script in turn on one Apache node; after each, reads the managed files
+def run_in_sandbox(tmp_path: Path, steps: list[Step], tls_pair: tuple[str, str]) -> list[Pushed]:
+    """Runs each push step in turn on one Apache node; after each, reads the managed files
     through the copy of /etc/apache2 the node mounts."""
     node = ApacheNode(tmp_path, *free_ports(2))
     node.boot()
     try:
         pushed = []
-        for script in scripts:
-            done = node.push(script, stdin)
+        for step in steps:
+            done = node.push(step, tls_pair)
             pushed.append(Pushed(done.returncode, done.stdout + done.stderr, files_in(node.etc)))
         return pushed
     finally:
@@ -52,17 +56,16 @@ def run_in_sandbox(tmp_path: Path, scripts: list[str], stdin: str) -> list[Pushe
 
 
 def files_in(etc: Path) -> dict[str, str]:
-    conf = [p for p in (etc / "conf-enabled").rglob("*") if p.is_file() and not p.is_symlink()]
+    conf = [p for p in (etc / "conf-enabled").rglob("*") if p.is_file() and not p.is_symlink()] + [etc / "ports.conf"]
     return {str(p.relative_to(etc)): p.read_text() for p in conf}
 
 
 @pytest.fixture
-def tls_stdin(tmp_path):
-    crt, key = tools.test_certificate(str(tmp_path))
-    return encode_stdin("tls", (crt, key))
+def tls_pair(tmp_path):
+    return tools.test_certificate(str(tmp_path))
 
 
-def test_push_installs_tests_and_refuses_a_broken_config(tmp_path, tls_stdin):
+def test_push_installs_tests_and_refuses_a_broken_config(tmp_path, tls_pair):
     cfg = base_config("debian12", httpd={"tls": {"enabled": True}})
     good, files = push_step(cfg)
     fewer, _ = push_step({**cfg, "tenants": [tenant("t1", 9100)]})
@@ -70,7 +73,7 @@ def test_push_installs_tests_and_refuses_a_broken_config(tmp_path, tls_stdin):
         {**cfg, "tenants": [tenant("t1", 9100)]},
         edit=lambda p, t: t.replace("</Proxy>", "</Proxv>", 1) if p.endswith("_t1.conf") else t,
     )
-    first, second, third = run_in_sandbox(tmp_path, [good, broken, fewer], tls_stdin)
+    first, second, third = run_in_sandbox(tmp_path, [good, broken, fewer], tls_pair)
 
     assert first.returncode == 0, first.output
     assert "Syntax OK" in first.output and "not running" in first.output
@@ -87,3 +90,62 @@ def test_push_installs_tests_and_refuses_a_broken_config(tmp_path, tls_stdin):
     after = third.files
     assert "conf-enabled/gir-lb/loadbalancer_t2.conf" not in after  # a removed tenant's file goes
     assert "conf-enabled/gir-lb/loadbalancer_t1.conf" in after
+
+
+@pytest.mark.parametrize("profile", ["rhel6", "rhel9", "debian12"])
+def test_the_push_script_passes_shellcheck(tmp_path, profile):
+    step, _ = push_step(base_config(profile, httpd={"tls": {"enabled": True}}))
+    script = tmp_path / "httpd-push.sh"
+    script.write_text("#!/bin/bash\n" + step.script)
+    done = tools.shellcheck(script)
+    assert done.returncode == 0, done.stdout
+
+
+DAMAGES = {  # what the push gets, what the step must say, whether httpd died (else it is reloaded back)
+    "garbage cert": ("exited during the graceful reload", "SSL Library Error", True),
+    "cert/key mismatch": ("exited during the graceful reload", "do not match", True),
+    "status page refused": ("does not serve", "/server-status after the graceful reload", False),
+}
+
+
+@pytest.mark.parametrize("damage", DAMAGES)
+def test_a_reload_that_kills_httpd_brings_it_back_on_the_previous_files(tmp_path, tls_pair, damage):
+    """`apache2 -t` does not read the certificate: PEM armour around garbage, or a certificate
+    that does not match the key, passes it and kills httpd at the graceful reload (mod_ssl). The
+    push must fail naming it, put the previous files back and start httpd again as it ran; an
+    httpd that lives but does not serve its status page is reloaded back on them."""
+    said, named, dies = DAMAGES[damage]
+    http_port, https_port = free_ports(2)
+    s = parse_settings(base_config("debian12", httpd={"port": http_port, "tls": {"enabled": True, "port": https_port}}))
+    step = live_push_step(s)  # its ports.conf listens on 127.0.0.1
+    crt, key = bad = tls_pair
+    bad_step = step
+    if damage == "garbage cert":
+        garbage = base64.encodebytes(os.urandom(300)).decode()
+        bad = (f"-----BEGIN CERTIFICATE-----\n{garbage}-----END CERTIFICATE-----\n", key)
+    elif damage == "cert/key mismatch":
+        (tmp_path / "other").mkdir()
+        bad = (tools.test_certificate(str(tmp_path / "other"))[0], key)
+    else:
+        bad_step = live_push_step(s, edit=lambda p, t: t.replace("Require ip 127.0.0.1", "Require ip 192.0.2.1"))
+    node = ApacheNode(tmp_path, http_port, https_port)
+    node.boot()
+    try:
+        first = node.push(step, tls_pair)
+        assert first.returncode == 0, first.stdout + first.stderr
+        node.start_httpd()
+        before, pid = files_in(node.etc), node.httpd_pid()
+        failed = node.push(bad_step, bad)
+        output = failed.stdout + failed.stderr
+        assert failed.returncode != 0, output
+        assert said in failed.stderr and named in failed.stderr, output
+        assert "previous files restored, httpd serves them again" in failed.stderr, output
+        assert files_in(node.etc) == before
+        assert (node.httpd_pid() != pid) == dies and node.httpd_pid()  # started again as it ran, or reloaded
+        assert request("GET", "/server-status", http_port).status == 200
+        served = ssl.get_server_certificate(("127.0.0.1", https_port))
+        assert ssl.PEM_cert_to_DER_cert(served) == ssl.PEM_cert_to_DER_cert(crt)  # the previous certificate
+        again = node.push(step, tls_pair)  # and the next good push reloads it as usual
+        assert again.returncode == 0 and "graceful reload" in again.stdout, again.stdout + again.stderr
+    finally:
+        node.shutdown()

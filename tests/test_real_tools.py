@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -14,6 +15,9 @@ from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
 import tools
+from blueprint.drift import probe_script
+from blueprint.plan import comment_out_listen
+from blueprint.render import render_bundle
 from blueprint.stack_config import parse_settings
 from conftest import REPO, STACK_FILES, STACK_NAMES, base_config, stack_config, tenant, write_tree
 
@@ -23,7 +27,19 @@ FAKE_IDS = ("i-0123456789abcdef0", "i-0fedcba9876543210")
 
 
 def rendered(tmp_path: Path, cfg: dict) -> Path:
-    return write_tree(parse_settings(cfg), tmp_path / "tree")
+    """The rendered tree plus what the node's stock main config (not rendered) adds about Listen,
+    so `apache2 -t` sees every Listen line the node's httpd would: RHEL's httpd.conf has `Listen 80`
+    (commented out by the push), Debian's apache2.conf includes ports.conf (the bundle's)."""
+    s = parse_settings(cfg)
+    tree = write_tree(s, tmp_path / "tree")
+    p = s.profile
+    stock = tree / p.server_root.lstrip("/") / p.conf_dir / "000-stock-main-config.conf"
+    if p.main_config_has_listen:  # as the push leaves it: its own command comments the Listen out
+        stock.write_text("Listen 80\n")
+        subprocess.run(["bash", "-c", comment_out_listen(s, str(stock))], check=True)
+    else:
+        stock.write_text(f"Include {p.listen_conf}\n")
+    return tree
 
 
 # ---- apache2 -t -------------------------------------------------------------------------------
@@ -44,6 +60,25 @@ def test_apache_accepts_each_24_profile_with_tls_and_https_members(tmp_path, pro
     cfg["tenants"].append(tenant("t3", 9300, scheme="https"))
     done = tools.apache_configtest(rendered(tmp_path, cfg), tmp_path)
     assert done.returncode == 0, done.stderr
+
+
+@pytest.mark.parametrize("profile", ["rhel8", "rhel9", "debian12"])
+@pytest.mark.parametrize("port, tls_port", [(80, 443), (8080, 8443), (443, 8443), (8080, 80)])
+def test_apache_accepts_the_listen_lines_for_any_ports(tmp_path, profile, port, tls_port):
+    """Default or not, each port is listened on once: a second Listen for one port is a syntax error."""
+    tree = rendered(tmp_path, base_config(profile, httpd={"port": port, "tls": {"enabled": True, "port": tls_port}}))
+    done = tools.apache_configtest(tree, tmp_path)
+    assert done.returncode == 0 and "Syntax OK" in done.stderr, done.stderr
+
+
+def test_apache_refuses_a_port_listened_on_twice(tmp_path):
+    """The check above can fail: RHEL's stock `Listen 80` left in httpd.conf next to the rendered one."""
+    tree = rendered(tmp_path, base_config("rhel9"))
+    stock = tree / "etc/httpd/conf.d/000-stock-main-config.conf"
+    assert stock.read_text().startswith("# gir-lb: Listen lines live in conf.d/gir-lb-listen.conf: Listen 80")
+    stock.write_text("Listen 80\n")  # as if the push had not commented it out
+    done = tools.apache_configtest(tree, tmp_path)
+    assert done.returncode != 0 and "Cannot define multiple Listeners on the same IP:port" in done.stderr, done.stderr
 
 
 @pytest.mark.parametrize(
@@ -113,8 +148,17 @@ def test_cloud_init_schema_check_can_fail(tmp_path):
 def test_scripts_pass_shellcheck(tmp_path, profile):
     tree = rendered(tmp_path, base_config(profile))
     scripts = sorted((tree / "cluster").glob("*.sh"))
-    assert len(scripts) == (4 if profile == "rhel6" else 6)
+    assert len(scripts) == (5 if profile == "rhel6" else 8)  # cluster-check; corosync 3 also cluster-join
     done = tools.shellcheck(*scripts)
+    assert done.returncode == 0, done.stdout
+
+
+@pytest.mark.parametrize("profile", ["rhel6", "rhel9", "debian12"])
+def test_the_drift_probe_passes_shellcheck(tmp_path, profile):
+    s = parse_settings(base_config(profile))
+    probe = tmp_path / "drift-probe.sh"
+    probe.write_text(probe_script(s, render_bundle(s)))
+    done = tools.shellcheck(probe)
     assert done.returncode == 0, done.stdout
 
 

@@ -12,6 +12,8 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
+import tools
+from blueprint.plan import comment_out_listen, push_script
 from blueprint.render import mpm_sizing, render_bundle
 from blueprint.stack_config import parse_settings
 from conftest import REPO, STACK_NAMES, base_config, stack_config, tenant
@@ -45,6 +47,8 @@ def test_layout_for_rhel_and_debian():
         "etc/httpd/conf.d/serverstatus.conf",
         "etc/httpd/conf.d/gir-lb.conf",
         "etc/httpd/conf.d/gir-lb-mpm.conf",
+        "etc/httpd/conf.d/gir-lb-listen.conf",
+        "etc/httpd/conf.d/ssl.conf",
         "etc/httpd/conf.d/gir-lb/loadbalancer_t1.conf",
         "etc/httpd/conf.d/gir-lb/loadbalancer_t2.conf",
         "cloud-init/user-data.yaml",
@@ -54,7 +58,7 @@ def test_layout_for_rhel_and_debian():
         "cluster/httpd-reload.sh",
     } <= set(rhel)
     deb = bundle_of(base_config("debian12")).tree()
-    assert "etc/apache2/conf-enabled/gir-lb/loadbalancer_t1.conf" in deb
+    assert {"etc/apache2/conf-enabled/gir-lb/loadbalancer_t1.conf", "etc/apache2/ports.conf"} <= set(deb)
 
 
 def test_include_lines_name_each_tenant_once():
@@ -138,10 +142,12 @@ def test_balancer_names_are_unique_per_tenant_and_service():
 
 def test_tls_front_and_proxy_engine():
     plain = bundle_of(base_config()).tree()
-    assert not any(p.endswith("ssl.conf") for p in plain)  # no TLS, no https member: no mod_ssl config
+    # No TLS, no https member: RHEL's stock ssl.conf (Listen 443, a default vhost) is still replaced.
+    assert not re.search(r"^\s*(SSL|Listen|<VirtualHost)", plain["etc/httpd/conf.d/ssl.conf"], re.M)
+    assert not any(p.endswith("ssl.conf") for p in bundle_of(base_config("debian12")).tree())
     tls = bundle_of(base_config(httpd={"tls": {"enabled": True}})).tree()
     ssl = tls["etc/httpd/conf.d/ssl.conf"]
-    assert "Listen 443 https" in ssl and "SSLProtocol -all +TLSv1.2 +TLSv1.3" in ssl
+    assert listens({"ssl.conf": ssl}) == [] and "SSLProtocol -all +TLSv1.2 +TLSv1.3" in ssl
     assert 'SSLCertificateKeyFile "conf.d/gir-lb/tls/server.key"' in ssl and "SSLProxyEngine" not in ssl
     assert tls["etc/httpd/conf.d/gir-lb/tls/server.key"].startswith("<secret:")
     https_member = base_config()
@@ -150,6 +156,46 @@ def test_tls_front_and_proxy_engine():
     assert "SSLProxyEngine on" in ssl2 and "SSLProxyVerify require" in ssl2 and "<VirtualHost" not in ssl2
     old = bundle_of(base_config("rhel6", httpd={"tls": {"enabled": True}})).tree()["etc/httpd/conf.d/ssl.conf"]
     assert "SSLProtocol all -SSLv2 -SSLv3 -TLSv1 -TLSv1.1" in old
+    assert "LoadModule ssl_module modules/mod_ssl.so" in old  # RHEL 6 loads mod_ssl from the ssl.conf we replace
+
+
+def listens(tree: dict[str, str]) -> list[str]:
+    return [line for text in tree.values() for line in text.splitlines() if line.startswith("Listen ")]
+
+
+@pytest.mark.parametrize("profile", ["rhel6", "rhel8", "rhel9"])
+def test_rhel_listens_on_exactly_the_stack_ports_and_the_push_comments_out_httpd_conf_listen(profile):
+    """RHEL's httpd.conf (not ours) has `Listen 80`: the push turns it into a comment (and keeps a
+    backup to restore), so the bundle's listen file holds every Listen, the default 80 included."""
+    s = parse_settings(base_config(profile, httpd={"tls": {"enabled": True}}))
+    default = render_bundle(s).tree()
+    assert listens(default) == ["Listen 80 http", "Listen 443 https"]
+    other = bundle_of(base_config(profile, httpd={"port": 8080, "tls": {"enabled": True, "port": 8443}})).tree()
+    assert listens(other) == ["Listen 8080 http", "Listen 8443 https"]
+    assert listens(bundle_of(base_config(profile, httpd={"port": 8080})).tree()) == ["Listen 8080 http"]
+    push = push_script(s, render_bundle(s))
+    assert comment_out_listen(s) in push and "/etc/httpd/conf/httpd.conf" in push.split("managed=(")[1].split(")")[0]
+
+
+def test_commenting_out_the_stock_listen_twice_changes_nothing_more(tmp_path):
+    s = parse_settings(base_config("rhel9"))
+    conf = tmp_path / "httpd.conf"
+    conf.write_text('ServerRoot "/etc/httpd"\nListen 80\n#Listen 12.34.56.78:80\nInclude conf.d/*.conf\n')
+    subprocess.run(["bash", "-c", comment_out_listen(s, str(conf))], check=True)
+    once = conf.read_text()
+    subprocess.run(["bash", "-c", comment_out_listen(s, str(conf))], check=True)
+    assert conf.read_text() == once == (
+        'ServerRoot "/etc/httpd"\n# gir-lb: Listen lines live in conf.d/gir-lb-listen.conf: Listen 80\n'
+        "#Listen 12.34.56.78:80\nInclude conf.d/*.conf\n"
+    )
+
+
+def test_debian_owns_ports_conf_with_exactly_the_stack_ports():
+    plain = bundle_of(base_config("debian12")).tree()
+    assert listens(plain) == ["Listen 80 http"]  # Debian's ports.conf (80, and 443 with mod_ssl) is replaced
+    other = bundle_of(base_config("debian12", httpd={"port": 8080, "tls": {"enabled": True}})).tree()
+    assert listens(other) == ["Listen 8080 http", "Listen 443 https"]
+    assert "Listen 8080 http" in other["etc/apache2/ports.conf"]
 
 
 @pytest.mark.parametrize(
@@ -171,12 +217,12 @@ def test_mpm_file_matches_sizing():
     assert "<IfModule worker.c>" in old and re.search(r"MaxClients\s+2500\n", old)
 
 
-def test_user_data_has_no_tenant_config_and_no_secret():
+def test_user_data_has_no_tenant_config_and_no_secret(tmp_path):
     cfg = base_config(hacluster_password=SECRET, httpd={"tls": {"enabled": True}})
-    cfg["tls_cert"] = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
-    cfg["tls_key"] = SECRET
+    cfg["tls_cert"], cfg["tls_key"] = tools.test_certificate(str(tmp_path))
     b = bundle_of(cfg)
     assert SECRET not in "".join(b.tree().values())
+    assert cfg["tls_key"].splitlines()[1] not in "".join(b.tree().values()) + b.user_data
     for word in ("t1", "127.0.0.1", "BalancerMember", "T1RWS1"):
         assert word not in b.user_data
     other = base_config(hacluster_password=SECRET, tenants=[tenant("t9", 9900)])

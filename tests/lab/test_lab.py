@@ -5,20 +5,28 @@ The downtime bounds are generous sanity limits; the printed figures are the meas
 from __future__ import annotations
 
 import csv
+import hashlib
 import os
 import subprocess
+import sys
 import time
 from pathlib import Path
 
 import pytest
+import yaml
 
 from bench.reload import measure
+from blueprint.plan import build_plan
 from blueprint.render import render_bundle
+from blueprint.stack_config import load_stack
+from lab import steps as lab_steps
 from lab.boxes import LabError
+from lab.probing import downtime as downtime_of
 from lab.runner import Lab
 from lab.topology import SHIMS
 
 pytestmark = pytest.mark.lab
+REPO = Path(__file__).resolve().parents[2]
 SANITY_DOWNTIME_S = 15
 # Requests through the VIP take a few ms; one held by a reload waits about 1 s.
 STALL_BOUND_S = 0.4
@@ -81,12 +89,14 @@ def test_tenant_changes_through_the_plan_lose_and_hold_no_request(lab, tmp_path)
 
     for stack_file in [smaller, lab.stack_file] * 5:
         time.sleep(0.5)
-        outputs.append(lab.apply_tenant_change(stack_file))
+        ran = lab.apply(stack_file)
+        assert list(ran) == ["httpd-push-1", "httpd-push-0"]  # nothing else changes with a tenant
+        outputs.append("".join(ran.values()))
         on_nodes = t2_on_nodes()  # the change reached both nodes' disks
         assert on_nodes[0] == on_nodes[1] and (second_rp in on_nodes[0]) == (stack_file != smaller)
         if stack_file == smaller:
             assert {lab.get("/t2/rp/api/x")[1]["member"] for _ in range(4)} == {"t2-rp-1"}
-    outputs.append(lab.apply_tenant_change(lab.stack_file))  # the same change again changes nothing
+    assert lab.apply(lab.stack_file) == {}  # the same stack again: no trigger changed, nothing runs
     assert t2_on_nodes() == on_nodes
     time.sleep(0.5)
     rows = probe.stop()
@@ -104,6 +114,45 @@ def test_tenant_changes_through_the_plan_lose_and_hold_no_request(lab, tmp_path)
     assert worst < STALL_BOUND_S, f"slow requests {slow}; reloads:\n{reloads}"
 
 
+def test_a_200_tenant_push_through_the_plan_reaches_both_nodes(lab, tmp_path):
+    """200 tenants whose members are the lab's fake members (t1's and t2's in turn), pushed through
+    the plan's httpd steps: the files (far more than one argument may hold, 128 KiB) go on stdin.
+    Read back on both nodes and served through the VIP; then the original stack goes back."""
+    doc = yaml.safe_load(lab.stack_file.read_text())
+    two = doc["config"]["gir-lb:tenants"]
+    doc["config"]["gir-lb:tenants"] = [{**two[i % len(two)], "id": f"t{i + 1}"} for i in range(200)]
+    big = tmp_path / lab.stack_file.name
+    big.write_text(yaml.safe_dump(doc))
+    settings = load_stack(str(big))
+    bundle = render_bundle(settings)
+    push = [st for st in build_plan(settings, bundle) if st.phase == "httpd"]
+    assert len(push[0].payload) > 128 * 1024 > 8 * len(push[0].script)
+    began = time.monotonic()
+    ran = lab.apply(big)  # the steps whose trigger changed: node B's push, then node A's
+    took = time.monotonic() - began
+    assert list(ran) == ["httpd-push-1", "httpd-push-0"]
+    for output in ran.values():
+        assert "config tested only" in output or "graceful reload" in output, output
+    want = {path: hashlib.sha256(text.encode()).hexdigest() for path, text in bundle.httpd.items()}
+    for node in lab.nodes:
+        lines = node.run("sha256sum", *want, check=True).stdout.splitlines()
+        assert {path: digest for digest, path in (line.split(maxsplit=1) for line in lines)} == want, node.name
+    status, body = lab.get("/t200/rp/api/x")
+    assert status == 200 and isinstance(body, dict) and body["member"].startswith("t2-rp-")
+    began = time.monotonic()
+    assert list(lab.apply(lab.stack_file)) == ["httpd-push-1", "httpd-push-0"]
+    back = time.monotonic() - began
+    tenant_dir = next(p for p in render_bundle(lab.settings).httpd if p.endswith("loadbalancer_t1.conf")).rsplit("/", 1)[0]
+    for node in lab.nodes:
+        assert node.run("ls", tenant_dir, check=True).stdout.split() == ["loadbalancer_t1.conf", "loadbalancer_t2.conf"]
+    assert lab.tenant_health()["t2"]["rp"].startswith("t2-rp-")
+    print(
+        f"\n200-tenant push through the plan ({len(push[0].payload) / 1024:.0f} KiB on stdin, "
+        f"script {len(push[0].script) / 1024:.1f} KiB): "
+        + f"both nodes {took:.1f}s; back to 2 tenants {back:.1f}s"
+    )
+
+
 def test_httpd_killed_recovers(lab):
     downtime = lab.failover("httpd")
     print(f"\nhttpd SIGKILL: downtime {downtime:.2f}s")
@@ -118,6 +167,170 @@ def test_active_node_killed_the_other_serves(lab):
     assert downtime < SANITY_DOWNTIME_S
     assert lab.where("webserver") not in (None, before)
     assert "Online: [ lab-a lab-b ]" in lab.live_node().run("crm_mon", "-1").stdout  # it rejoined
+
+
+def steps_of(lab: Lab) -> list:
+    return lab_steps.plan_of(lab.deployed_file)
+
+
+def changed_stack(lab: Lab, folder: Path, **cluster) -> Path:
+    doc = yaml.safe_load(lab.stack_file.read_text())
+    doc["config"]["gir-lb:cluster"].update(cluster)
+    folder.mkdir(parents=True, exist_ok=True)
+    changed = folder / lab.stack_file.name
+    changed.write_text(yaml.safe_dump(doc))
+    return changed
+
+
+def runtime_timers(lab: Lab) -> list[dict[str, int]]:
+    """corosync's running values on each node."""
+    keys = ("totem.token", "totem.interface.0.knet_ping_interval", "totem.interface.0.knet_ping_timeout")
+    return [
+        {k: int(node.run("corosync-cmapctl", "-g", f"runtime.config.{k}", check=True).stdout.split()[-1]) for k in keys}
+        for node in lab.nodes
+    ]
+
+
+def test_cluster_timers_and_the_monitor_interval_change_live_without_a_failover(lab, tmp_path):
+    active = lab.where("webserver")
+    changed = changed_stack(lab, tmp_path, token_ms=1500, knet_ping_interval_ms=200, knet_ping_timeout_ms=400, httpd_monitor_s=7)
+    probe = lab.start_probe(max_seconds=90)
+    time.sleep(0.5)
+    ran = lab.apply(changed)
+    time.sleep(1)
+    rows = probe.stop()
+    assert list(ran) == ["cluster-setup", "cluster-resources"]
+    wanted = {"totem.token": 1500, "totem.interface.0.knet_ping_interval": 200, "totem.interface.0.knet_ping_timeout": 400}
+    assert runtime_timers(lab) == [wanted, wanted]
+    cib = lab.live_node().run("cibadmin", "-Q", check=True).stdout
+    assert 'id="webserver-monitor-interval-7s"' in cib and "webserver-monitor-interval-2s" not in cib
+    assert lab.where("webserver") == active and [r for r in rows if r.status != 200] == []
+    assert lab.apply(changed) == {}  # converged: nothing runs again
+    assert list(lab.apply(lab.stack_file)) == ["cluster-setup", "cluster-resources"]
+    back = {"totem.token": 1000, "totem.interface.0.knet_ping_interval": 125, "totem.interface.0.knet_ping_timeout": 250}
+    assert runtime_timers(lab) == [back, back] and lab.where("webserver") == active
+
+
+def test_a_cluster_rename_is_refused_before_any_step_changes_a_node(lab, tmp_path):
+    renamed = changed_stack(lab, tmp_path, name="gir-lb-other")
+    hosts_before = [node.run("cat", "/etc/hosts", check=True).stdout for node in lab.nodes]
+    with pytest.raises(LabError, match="cluster-check") as refused:
+        lab.apply(renamed)
+    assert "gir-lb:cluster.name: the running cluster is named 'gir-lb-lab'" in str(refused.value)
+    assert [node.run("cat", "/etc/hosts", check=True).stdout for node in lab.nodes] == hosts_before
+    assert lab.apply(lab.stack_file) == {}  # the deployed stack is still the original
+
+
+def test_replacing_the_standby_rejoins_it_with_no_failed_request(lab):
+    active = lab.where("webserver")
+    standby = next(n.name for n in lab.settings.cluster.nodes if n.name != active)
+    probe = lab.start_probe(max_seconds=120)
+    time.sleep(0.5)
+    ran = lab.replace_node(standby)
+    time.sleep(1)
+    rows = probe.stop()
+    index = lab.node_index(standby)
+    assert list(ran) == [f"prepare-{index}", f"cluster-join-{index}", f"httpd-push-{index}"]
+    assert "adding it again" in ran[f"cluster-join-{index}"]
+    assert "Online: [ lab-a lab-b ]" in lab.live_node().run("crm_mon", "-1").stdout
+    assert lab.where("webserver") == active
+    print(f"\nstandby replaced: {len(rows)} probes, {sum(r.status != 200 for r in rows)} failed")
+    assert len(rows) > 50 and [r for r in rows if r.status != 200] == []
+    tenant_file = next(path for path in render_bundle(lab.settings).httpd if path.endswith("loadbalancer_t1.conf"))
+    assert len({node.run("cat", tenant_file, check=True).stdout for node in lab.nodes}) == 1  # got its files
+
+
+def test_replacing_the_active_node_fails_over_once_then_it_rejoins(lab):
+    active = lab.where("webserver")
+    other = next(n.name for n in lab.settings.cluster.nodes if n.name != active)
+    probe = lab.start_probe(max_seconds=120)
+    time.sleep(0.5)
+    replaced_at = time.time()
+    lab.replace_node(active)
+    time.sleep(1)
+    rows = probe.stop()
+    downtime = downtime_of(rows, replaced_at)
+    print(f"\nactive replaced: downtime {downtime}s, then it rejoined as standby")
+    assert downtime is not None and 0 < downtime < SANITY_DOWNTIME_S
+    assert lab.where("webserver") == other  # the VIP stays where it failed over to
+    assert "Online: [ lab-a lab-b ]" in lab.live_node().run("crm_mon", "-1").stdout
+    assert lab.tenant_health()["t2"]["webdav"].startswith("t2-webdav-")
+
+
+def test_a_new_hacluster_password_reaches_both_nodes_without_a_failover(lab):
+    active, old = lab.where("webserver"), lab.password
+    ran = lab.rotate_password()
+    assert sorted(ran) == ["cluster-join-0", "cluster-join-1", "cluster-setup", "prepare-0", "prepare-1"]
+
+    def auth(password: str) -> int:
+        names = " ".join(f"{n.name} addr={n.ip}" for n in lab.settings.cluster.nodes)
+        script = f"pcs host auth {names} -u hacluster"
+        return lab.nodes[0].run("bash", "-c", script, stdin=password + "\n", timeout=60).returncode
+
+    assert auth(lab.password) == 0 and auth(old) != 0
+    assert lab.where("webserver") == active
+
+
+def test_every_step_again_changes_nothing(lab):
+    """What a new SSH key causes on AWS: every command runs again. Nothing moves, nothing fails."""
+    active = lab.where("webserver")
+    cib_before = lab.live_node().run("pcs", "cluster", "cib", check=True).stdout
+    probe = lab.start_probe(max_seconds=120)
+    time.sleep(0.5)
+    ran = lab.rerun_every_step()
+    time.sleep(1)
+    rows = probe.stop()
+    assert len(ran) == len(steps_of(lab)) and lab.where("webserver") == active
+    assert len(rows) > 50 and [r for r in rows if r.status != 200] == []
+    config = lambda cib: cib.split("<configuration>")[1].split("</configuration>")[0]  # noqa: E731
+    assert config(lab.live_node().run("pcs", "cluster", "cib", check=True).stdout) == config(cib_before)
+
+
+SSH_STAND_IN = """#!{python}
+# `ssh [-o OPT] USER@IP COMMAND...` for scripts/drift.sh in the lab: the lab's nodes have no sshd,
+# so the command runs in the node with that IP through the lab's own executor (nsenter).
+import sys
+from pathlib import Path
+sys.path.insert(0, {repo!r})
+from lab.boxes import Box
+args = sys.argv[1:]
+while args[0] == "-o":
+    args = args[2:]
+node = {nodes!r}[args[0].split("@")[1]]
+done = Box(Path({state!r}), node).run("bash", "-c", " ".join(args[1:]), stdin=sys.stdin.read())
+sys.stdout.write(done.stdout)
+sys.stderr.write(done.stderr)
+sys.exit(done.returncode)
+"""
+
+
+def test_drift_shows_a_hand_edit_on_the_node_that_has_it(lab, tmp_path):
+    assert [f for found in lab.drift().values() for f in found if not f.ok] == []
+    active = lab.where("webserver")
+    standby = next(n.name for n in lab.settings.cluster.nodes if n.name != active)
+    tenant_file = next(path for path in render_bundle(lab.settings).httpd if path.endswith("loadbalancer_t1.conf"))
+    stray = tenant_file.replace("loadbalancer_t1.conf", "loadbalancer_old.conf")
+    lab.box(standby).run("bash", "-c", f"echo '# hand edit' >> {tenant_file}", check=True)
+    lab.box(active).run("bash", "-c", f"echo '# left over' > {stray}", check=True)
+    lab.box(active).run("pcs", "resource", "meta", "webserver", "migration-threshold=5", check=True)
+    drifted = {node: sorted(f.item for f in found if not f.ok) for node, found in lab.drift().items()}
+    cib = "cib (resources, constraints, properties)"
+    assert drifted == {standby: [cib, f"file {tenant_file}"], active: [cib, f"file {stray}"]}
+
+    # the AWS command, with an ssh stand-in that reaches the lab's nodes
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    nodes = {str(n.ip): n.name for n in lab.settings.cluster.nodes}
+    ssh = bin_dir / "ssh"
+    ssh.write_text(SSH_STAND_IN.format(python=sys.executable, repo=str(REPO), nodes=nodes, state=str(lab.state)))
+    ssh.chmod(0o755)
+    env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"}
+    done = subprocess.run([REPO / "scripts/drift.sh", "lab"], env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 1, done.stderr
+    assert f"DRIFT file {tenant_file}: wanted" in done.stdout and f"DRIFT file {stray}: wanted absent" in done.stdout
+
+    lab.rerun_every_step()  # what a deploy of the same stack with a re-run does: the stack wins again
+    assert [f for found in lab.drift().values() for f in found if not f.ok] == []
 
 
 def test_a_second_lab_does_not_collide(lab):

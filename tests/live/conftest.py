@@ -4,17 +4,20 @@ rendered bundle, both stopped by PID at teardown (also when a test fails)."""
 from __future__ import annotations
 
 import dataclasses
+import re
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from blueprint.plan import build_plan, encode_stdin
+from blueprint.plan import Step, build_plan
+from blueprint.profiles import PROFILES
 from blueprint.render import render_bundle
 from blueprint.stack_config import parse_settings
 from conftest import base_config
 from live.harness import ApacheNode, Fleet, free_ports
 
+PORTS_CONF = PROFILES["debian12"].server_root + "/" + PROFILES["debian12"].listen_conf
 TIMINGS = {
     "rws": {"connect_timeout_ms": 1000, "timeout_s": 60, "retry_s": 2},
     "rp": {"connect_timeout_ms": 1000, "timeout_s": 2, "retry_s": 2},
@@ -104,16 +107,22 @@ def live_settings(fleet: Fleet, tenants: list[str], http_port: int, https_port: 
     return parse_settings(cfg)
 
 
-def push_step(settings, edit=None) -> str:
+def loopback(path: str, text: str) -> str:
+    """The node shares the host's network: the rendered ports.conf's `Listen <port>` lines bind
+    127.0.0.1 only (the ports are the stack's)."""
+    return re.sub(r"^Listen (\d+ )", r"Listen 127.0.0.1:\1", text, flags=re.M) if path == PORTS_CONF else text
+
+
+def push_step(settings, edit=None) -> Step:
     """The plan's push step; `edit(path, text)` may alter a rendered file first (to break it)."""
     bundle = render_bundle(settings)
-    if edit:
-        bundle = dataclasses.replace(bundle, httpd={p: edit(p, t) for p, t in bundle.httpd.items()})
-    return next(st for st in build_plan(settings, bundle) if st.name == "httpd-push-0").script
+    files = {p: loopback(p, t) for p, t in bundle.httpd.items()}
+    bundle = dataclasses.replace(bundle, httpd={p: edit(p, t) for p, t in files.items()} if edit else files)
+    return next(st for st in build_plan(settings, bundle) if st.name == "httpd-push-0")
 
 
-def tls_stdin(pki) -> str:
-    return encode_stdin("tls", (pki["front_crt"].read_text(), pki["front_key"].read_text()))
+def tls_pair(pki) -> tuple[str, str]:
+    return pki["front_crt"].read_text(), pki["front_key"].read_text()
 
 
 class Lb:
@@ -133,7 +142,7 @@ def start_lb(workdir: Path, fleet: Fleet, tenants: list[str], pki, drop_conf=(),
     node = ApacheNode(workdir, http_port, https_port)
     node.boot(drop_conf=drop_conf)
     try:
-        pushed = node.push(push_step(settings), tls_stdin(pki))
+        pushed = node.push(push_step(settings), tls_pair(pki))
         assert pushed.returncode == 0, pushed.stdout + pushed.stderr
         node.start_httpd()
     except BaseException:

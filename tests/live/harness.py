@@ -1,7 +1,8 @@
 """Live-traffic harness: fake GIR members on loopback and a real Debian apache2 "node".
 
 The node is a lab box (lab/boxes.py) with a private mount+PID namespace holding a writable copy of
-/etc/apache2 (ports moved to loopback, the default site removed), a tmpfs /run and its own log
+/etc/apache2 (no Listen line until a push installs the bundle's ports.conf, the default site
+removed), a tmpfs /run and its own log
 folder: the real Debian main config loads the rendered files exactly as on a node, and the plan's
 push step runs inside it. Nothing on the host is changed; everything started is stopped by PID
 (the box's init is killed, which ends every process inside it)."""
@@ -18,6 +19,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from blueprint.plan import Step, encode_stdin
 from blueprint.profiles import PROFILES
 from blueprint.services import SERVICES as CATALOGUE
 from lab.boxes import Box, reaper_command
@@ -199,9 +201,9 @@ class ApacheNode:
         logs = self.workdir / "logs"
         subprocess.run(["cp", "-a", "/etc/apache2", str(self.etc)], check=True)
         logs.mkdir()
-        (self.etc / "ports.conf").write_text(
-            f"Listen 127.0.0.1:{self.http_port}\n<IfModule ssl_module>\n    Listen 127.0.0.1:{self.https_port}\n</IfModule>\n"
-        )
+        # No Listen until the push installs the bundle's ports.conf: whatever answers on
+        # http_port/https_port afterwards does so because the rendered config listens there.
+        (self.etc / "ports.conf").write_text("# replaced by the bundle's ports.conf on the first push\n")
         (self.etc / "sites-enabled" / "000-default.conf").unlink(missing_ok=True)
         self.drop_conf = drop_conf
         setup = (
@@ -213,11 +215,13 @@ class ApacheNode:
     def run(self, *cmd: str, stdin: str | None = None, timeout: float = 60) -> subprocess.CompletedProcess:
         return self.box.run(*cmd, stdin=stdin, timeout=timeout)
 
-    def push(self, script: str, stdin: str = "") -> subprocess.CompletedProcess:
-        """The plan's httpd push step (install, configtest, graceful where httpd runs)."""
+    def push(self, step: Step, tls_pair: tuple[str, str] | None = None) -> subprocess.CompletedProcess:
+        """The plan's httpd push step (install, configtest, graceful where httpd runs), its stdin
+        built as every executor builds it (the httpd files, then the TLS pair)."""
+        script = step.script
         for name in self.drop_conf:  # variants without one of our files (e.g. the MPM sizing)
             script = script.replace(f"install_file /etc/apache2/conf-enabled/{name}", "cat > /dev/null #")
-        return self.run("bash", "-c", script, "httpd-push", stdin=stdin)
+        return self.run("bash", "-c", script, step.name, stdin=encode_stdin(step, tls_pair))
 
     def start_httpd(self) -> None:
         done = self.run("apache2ctl", "start")

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
+import http.client
 import re
+import ssl
+import subprocess
 import threading
 import time
 
 import pytest
 
-from live.conftest import live_settings, push_step, start_lb, tls_stdin
+from live.conftest import live_settings, push_step, start_lb, tls_pair
 from live.harness import Fleet, request
 
 pytestmark = pytest.mark.tools
@@ -74,7 +78,7 @@ def test_tenant_change_under_load_and_a_refused_broken_config(tmp_path, pki, fle
         with ClientLoop(lb.port, PATHS) as load:
             time.sleep(1)
             began = time.monotonic()
-            pushed = lb.node.push(push_step(changed), tls_stdin(pki))
+            pushed = lb.node.push(push_step(changed), tls_pair(pki))
             ended = time.monotonic()
             time.sleep(1)
         assert pushed.returncode == 0 and "graceful reload" in pushed.stdout, pushed.stdout + pushed.stderr
@@ -91,11 +95,12 @@ def test_tenant_change_under_load_and_a_refused_broken_config(tmp_path, pki, fle
 
         only_t1 = live_settings(fleet, ["t1"], lb.node.http_port, lb.node.https_port, pki)
         broken = push_step(only_t1, edit=lambda p, t: t.replace("</Proxy>", "</Proxv>", 1) if p.endswith("_t1.conf") else t)
-        corrupted = push_step(only_t1).replace("printf %s ", "printf %s X", 1)  # a damaged transfer
-        refused = lb.node.push(broken, tls_stdin(pki))
+        step = push_step(only_t1)
+        corrupted = dataclasses.replace(step, payload="X" + step.payload)  # a damaged transfer
+        refused = lb.node.push(broken, tls_pair(pki))
         assert refused.returncode != 0 and "Syntax error" in refused.stderr, refused.stderr
         assert "previous files restored, nothing reloaded" in refused.stderr
-        damaged = lb.node.push(corrupted, tls_stdin(pki))
+        damaged = lb.node.push(corrupted, tls_pair(pki))
         assert damaged.returncode != 0 and "previous files restored" in damaged.stderr, damaged.stderr
         assert lb.node.httpd_pid() == pid
         for tid in ("t1", "t2", "t3"):  # the old config keeps serving every tenant
@@ -120,7 +125,7 @@ def test_twenty_graceful_reloads_hold_no_request(tmp_path, pki, fleet):
             for i in range(20):
                 time.sleep(0.3)
                 starts.append(time.monotonic())
-                pushed = lb.node.push(scripts[i // 2 % 2], tls_stdin(pki))  # each change, then the same push again
+                pushed = lb.node.push(scripts[i // 2 % 2], tls_pair(pki))  # each change, then the same push again
                 assert pushed.returncode == 0 and "graceful reload" in pushed.stdout, pushed.stdout + pushed.stderr
                 wakeups += int(re.search(r"\((\d+) wake-up", pushed.stdout)[1])
             time.sleep(0.3)
@@ -135,4 +140,54 @@ def test_twenty_graceful_reloads_hold_no_request(tmp_path, pki, fleet):
         assert failed == [] and len(probe.results) > 100
         assert max(worst_per_change) < STALL_BOUND_S and probe.worst() < STALL_BOUND_S
     finally:
+        lb.node.shutdown()
+
+
+def test_a_tls_rotation_is_graceful_and_serves_the_new_certificate(tmp_path, pki, fleet):
+    """A new tls_cert/tls_key changes only the push steps' stdin: the push installs the pair and
+    reloads gracefully. An HTTPS client every 50 ms sees no failure and then the new certificate."""
+    lb = start_lb(tmp_path, fleet, ["t1"], pki)
+    key, crt = tmp_path / "rotated.key", tmp_path / "rotated.crt"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days", "2",
+         "-subj", "/CN=rotated.gir-lb.test", "-keyout", key, "-out", crt],
+        check=True, capture_output=True,
+    )
+    context = ssl.create_default_context()
+    context.check_hostname, context.verify_mode = False, ssl.CERT_NONE  # the test reads the certificate itself
+    seen: list[tuple[int, bytes]] = []
+    stop = threading.Event()
+
+    def probe() -> None:
+        deadline = time.monotonic() + 60
+        while not stop.is_set() and time.monotonic() < deadline and len(seen) < 1200:
+            conn = http.client.HTTPSConnection("127.0.0.1", lb.node.https_port, timeout=CLIENT_TIMEOUT_S, context=context)
+            try:
+                conn.request("GET", "/t1/api/me")
+                status = conn.getresponse().status
+                der = conn.sock.getpeercert(binary_form=True) if conn.sock else b""
+                seen.append((status, der or b""))
+            except OSError:
+                seen.append((-1, b""))
+            finally:
+                conn.close()
+            stop.wait(0.05)
+
+    def fingerprint(pem: str) -> bytes:
+        return ssl.PEM_cert_to_DER_cert(pem)
+
+    try:
+        client = threading.Thread(target=probe)
+        client.start()
+        time.sleep(1)
+        pushed = lb.node.push(push_step(lb.settings), (crt.read_text(), key.read_text()))
+        time.sleep(1)
+        stop.set()
+        client.join(timeout=30)
+        assert pushed.returncode == 0 and "graceful reload" in pushed.stdout, pushed.stdout + pushed.stderr
+        print(f"\nTLS rotation under an HTTPS probe: {len(seen)} requests, {sum(s != 200 for s, _ in seen)} failed")
+        assert len(seen) > 20 and [s for s, _ in seen if s != 200] == []
+        assert seen[0][1] == fingerprint(pki["front_crt"].read_text()) and seen[-1][1] == fingerprint(crt.read_text())
+    finally:
+        stop.set()
         lb.node.shutdown()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import ssl
 import time
 import warnings
@@ -179,6 +180,21 @@ def test_server_status_is_loopback_only_and_hides_query_strings(lb):
     assert request("GET", "/server-status", lb.port, source="127.0.0.2").status == 403
     assert request("GET", "/balancer-manager", lb.port).status == 404
     assert request("GET", "/t1/balancer-manager", lb.port).status == 404
+
+
+def test_served_on_the_stacks_ports_and_on_no_other(lb):
+    """httpd.port (not 80 here) and httpd.tls.port answer because the rendered ports.conf says so:
+    the node's ports.conf had no Listen line before the push."""
+    assert lb.settings.httpd.port == lb.port != 80
+    ports = sorted([lb.port, lb.node.https_port])
+    listens = re.findall(r"^Listen (\S+)", (lb.node.etc / "ports.conf").read_text(), re.M)
+    assert sorted(listens) == [f"127.0.0.1:{p}" for p in ports]
+    assert request("GET", "/t1/api/me", lb.port).status == 200
+    assert request("GET", "/t1/api/me", lb.node.https_port, tls=True).status == 200
+    # the sockets apache2 holds (ss sees the box's processes only)
+    ss = lb.node.run("ss", "-Hltnp")
+    held = {int(line.split()[3].rsplit(":", 1)[1]) for line in ss.stdout.splitlines() if '"apache2"' in line}
+    assert sorted(held) == ports, ss.stdout
 
 
 def test_tls_front_refuses_old_protocols(lb):
