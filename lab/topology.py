@@ -64,12 +64,16 @@ class Topology:
         return hosts.pop()
 
     def plug(self, box: Box, ip: str) -> None:
-        """A veth from the switch's bridge to eth0 in `box`."""
+        """A veth from the switch's bridge to eth0 in `box`. eth0's MAC follows from its IP: a node
+        booted again (or replaced) keeps it, as the AWS network keeps routing an IP to its new
+        instance; a new MAC would leave the peers' ARP entries stale for tens of seconds."""
         switch = self.box("switch")
         port = f"p-{box.name}"[:15]
+        mac = "02:00:" + ":".join(f"{int(octet):02x}" for octet in ip.split("."))  # locally administered
         switch.run("ip", "link", "del", port, net_only=True)
         switch.run(
-            "ip", "link", "add", port, "type", "veth", "peer", "name", "eth0", "netns", str(box.pid), net_only=True, check=True
+            "ip", "link", "add", port, "type", "veth", "peer", "name", "eth0", "address", mac, "netns", str(box.pid),
+            net_only=True, check=True,
         )
         switch.run("ip", "link", "set", port, "master", "br0", "up", net_only=True, check=True)
         box.run("ip", "addr", "add", f"{ip}/{self.prefix}", "dev", "eth0", net_only=True, check=True)

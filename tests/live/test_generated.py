@@ -1,0 +1,52 @@
+"""Random settings the model accepts, rendered and installed by the plan's push step into Debian's
+real apache2 (a private mount namespace, loopback ports): httpd starts and serves /server-status,
+the page the cluster's monitor asks for. `apache2 -t` over every profile: tests/test_real_tools.py."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
+
+from blueprint.stack_config import parse_settings
+from conftest import base_config, tenant
+from live.conftest import push_step, tls_pair
+from live.harness import ApacheNode, free_ports, request
+
+pytestmark = pytest.mark.tools
+
+TIMEOUT_KEYS = ("connect_timeout_s", "timeout_s", "retry_s")
+
+
+@hsettings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    ids=st.lists(st.from_regex(r"[a-z][a-z0-9]{0,15}", fullmatch=True), min_size=1, max_size=6, unique=True),
+    extra=st.lists(st.from_regex(r"dest[0-9]{1,3}", fullmatch=True), max_size=3, unique=True),
+    agents=st.integers(1, 3000),
+    tls=st.booleans(),
+    https_member=st.booleans(),
+    hot_standby=st.booleans(),
+)
+def test_accepted_settings_start_httpd_and_serve_the_status_page(
+    tmp_path_factory, pki, ids, extra, agents, tls, https_member, hot_standby
+):
+    tmp = tmp_path_factory.mktemp("generated")
+    http_port, https_port = free_ports(2)
+    # Members on loopback ports where nothing listens: httpd must start and serve its own page anyway.
+    tenants = [tenant(t, 20000 + 100 * i, scheme="https" if https_member and i == 0 else "http") for i, t in enumerate(ids)]
+    for t in tenants:
+        t["webdav"]["extra_paths"] = extra
+        t["rp"]["members"][1]["hot_standby"] = hot_standby
+    httpd = {"port": http_port, "tls": {"enabled": tls, "port": https_port}, "max_agents": agents,
+             "member_ca_cert": pki["ca_crt"].read_text()}
+    settings = parse_settings(base_config("debian12", httpd=httpd, tenants=tenants))
+    node = ApacheNode(tmp, http_port, https_port)
+    node.boot()
+    try:
+        pushed = node.push(push_step(settings), tls_pair(pki) if tls else None)
+        assert pushed.returncode == 0, pushed.stdout + pushed.stderr
+        node.start_httpd()  # waits until /server-status answers, or fails with the error log
+        assert request("GET", "/server-status?auto", http_port).status == 200
+    finally:
+        node.shutdown()
