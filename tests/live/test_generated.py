@@ -16,9 +16,6 @@ from live.harness import ApacheNode, free_ports, request
 
 pytestmark = pytest.mark.tools
 
-TIMEOUT_KEYS = ("connect_timeout_s", "timeout_s", "retry_s")
-
-
 @hsettings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     ids=st.lists(st.from_regex(r"[a-z][a-z0-9]{0,15}", fullmatch=True), min_size=1, max_size=6, unique=True),
@@ -26,10 +23,10 @@ TIMEOUT_KEYS = ("connect_timeout_s", "timeout_s", "retry_s")
     agents=st.integers(1, 3000),
     tls=st.booleans(),
     https_member=st.booleans(),
-    hot_standby=st.booleans(),
+    one_rp_member=st.booleans(),
 )
 def test_accepted_settings_start_httpd_and_serve_the_status_page(
-    tmp_path_factory, pki, ids, extra, agents, tls, https_member, hot_standby
+    tmp_path_factory, pki, ids, extra, agents, tls, https_member, one_rp_member
 ):
     tmp = tmp_path_factory.mktemp("generated")
     http_port, https_port = free_ports(2)
@@ -37,7 +34,8 @@ def test_accepted_settings_start_httpd_and_serve_the_status_page(
     tenants = [tenant(t, 20000 + 100 * i, scheme="https" if https_member and i == 0 else "http") for i, t in enumerate(ids)]
     for t in tenants:
         t["webdav"]["extra_paths"] = extra
-        t["rp"]["members"][1]["hot_standby"] = hot_standby
+        if one_rp_member:
+            t["rp"]["members"].pop()
     httpd = {"port": http_port, "tls": {"enabled": tls, "port": https_port}, "max_agents": agents,
              "member_ca_cert": pki["ca_crt"].read_text()}
     settings = parse_settings(base_config("debian12", httpd=httpd, tenants=tenants))
