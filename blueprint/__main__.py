@@ -60,6 +60,8 @@ def cmd_drift(args: argparse.Namespace) -> int:
 
 def cmd_render(args: argparse.Namespace) -> int:
     settings = load(args)
+    for warning in settings.warnings():  # as the Pulumi program shows them in a preview
+        print(f"warning: {warning}", file=sys.stderr)
     tree = render_bundle(settings).tree()
     out = Path(args.out)
     if out.exists():

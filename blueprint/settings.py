@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import socket
 from collections import Counter
+from collections.abc import Sequence
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
@@ -21,7 +23,7 @@ from pydantic import (
     ConfigDict,
     Field,
     SecretStr,
-    StringConstraints,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -32,25 +34,77 @@ from .services import RESERVED_TENANT_PATHS, SERVICES
 
 NAMESPACE = "gir-lb"
 
+
+def _shown(v: str) -> str:
+    return repr(v if len(v) <= 40 else v[:40] + "…")
+
+
+def _matching(pattern: str, what: str) -> AfterValidator:
+    """A string limit refused with a sentence (`what`), not with its raw regular expression."""
+    rx = re.compile(pattern)
+
+    def check(v: str) -> str:
+        if not rx.fullmatch(v):
+            raise ValueError(f"{_shown(v)} is not {what}")
+        return v
+
+    return AfterValidator(check)
+
+
+_LOWER = "lowercase letters, digits or '-'"
 # Tenant ids and extra WebDAV paths become URL path segments, Apache balancer names
 # (balancer://t1rws) and cookie paths, so they are restricted to a conservative alphabet.
-TenantId = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9]{0,15}$")]
-PathSegment = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,31}$")]
+TenantId = Annotated[
+    str, _matching(r"[a-z][a-z0-9]{0,15}", "a tenant id: a lowercase letter, then up to 15 lowercase letters or digits (t1)")
+]
+PathSegment = Annotated[
+    str, _matching(r"[a-z0-9][a-z0-9_-]{0,31}", f"a path segment: 1 to 32 {_LOWER} or '_', first a letter or digit")
+]
 # Routes end up in cookie values (ROUTEID=.<route>) and BalancerMember parameters; a dot would
 # be read as the session/route separator by mod_proxy_balancer.
-Route = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
-Hostname = Annotated[str, StringConstraints(pattern=r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")]
-ClusterName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9-]{0,14}$")]
-Region = Annotated[str, StringConstraints(pattern=r"^[a-z]{2}(-[a-z]+)+-\d$")]
-SubnetId = Annotated[str, StringConstraints(pattern=r"^subnet-[0-9a-f]{8,17}$")]
-InstanceType = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9-]*\.[a-z0-9]+$")]
-AmiId = Annotated[str, StringConstraints(pattern=r"^ami-[0-9a-f]{8,17}$")]
+Route = Annotated[str, _matching(r"[A-Za-z0-9_-]{1,64}", "a route: 1 to 64 letters, digits, '_' or '-' (no dot, no space)")]
+Hostname = Annotated[
+    str, _matching(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?", f"a host name: up to 63 {_LOWER}, not starting or ending with '-'")
+]
+ClusterName = Annotated[str, _matching(r"[a-z][a-z0-9-]{0,14}", f"a cluster name: a lowercase letter, then up to 14 {_LOWER}")]
+Region = Annotated[str, _matching(r"[a-z]{2}(-[a-z]+)+-[0-9]", "an AWS region name like eu-west-1")]
+SubnetId = Annotated[str, _matching(r"subnet-[0-9a-f]{8,17}", "a subnet id: subnet- and 8 to 17 hex digits")]
+InstanceType = Annotated[str, _matching(r"[a-z][a-z0-9-]*\.[a-z0-9]+", "an EC2 instance type like t3.medium")]
+AmiId = Annotated[str, _matching(r"ami-[0-9a-f]{8,17}", "an AMI id: ami- and 8 to 17 hex digits")]
 # An AMI name filter is passed to the EC2 API only, never to a shell or a config file.
-AmiNameFilter = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9 ._*?()/-]{1,128}$")]
-AwsAccount = Annotated[str, StringConstraints(pattern=r"^(\d{12}|amazon|self|aws-marketplace)$")]
-AppName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9 _-]{1,64}$")]
+AmiNameFilter = Annotated[
+    str, _matching(r"[A-Za-z0-9 ._*?()/-]{1,128}", "an AMI name filter: 1 to 128 of A-Z a-z 0-9 space ._*?()/-")
+]
+AwsAccount = Annotated[
+    str, _matching(r"[0-9]{12}|amazon|self|aws-marketplace", "a 12-digit account, amazon, self or aws-marketplace")
+]
+AppName = Annotated[str, _matching(r"[A-Za-z0-9 _-]{1,64}", "an application name: 1 to 64 letters, digits, spaces, '_' or '-'")]
+Environment = Annotated[
+    str, _matching(r"[a-z][a-z0-9-]{0,31}", f"an environment name: a lowercase letter, then up to 31 {_LOWER}")
+]
+UserName = Annotated[
+    str, _matching(r"[a-z_][a-z0-9_-]{0,31}", f"a Linux user name: up to 32 {_LOWER} or '_', first a letter or '_'")
+]
+KeyName = Annotated[str, _matching(r"[A-Za-z0-9 ._-]{1,255}", "an EC2 key pair name: 1 to 255 letters, digits, spaces or ._-")]
+BastionHost = Annotated[str, _matching(r"[A-Za-z0-9.-]{1,253}", "a host name or IPv4 address: letters, digits, '.' and '-'")]
+
+
+def _as_text(example: str) -> BeforeValidator:
+    # pydantic would read a bare YAML number as an address (167772161 -> 10.0.0.1): only text is meant.
+    def check(v: object) -> object:
+        if not isinstance(v, str):
+            raise ValueError(f"must be written as text like {example}, got {v!r}")
+        return v
+
+    return BeforeValidator(check)
+
+
+IPv4 = Annotated[ipaddress.IPv4Address, _as_text("10.0.1.50")]
+Cidr = Annotated[ipaddress.IPv4Network, _as_text("10.0.1.0/24")]
 
 _HOST_RE = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$")
+# Labels the resolver reads as numbers (decimal, 0-octal, 0x-hex): such a host is an IPv4 address.
+_NUMERIC_HOST = re.compile(r"(0x[0-9a-f]*|[0-9]+)(\.(0x[0-9a-f]*|[0-9]+))*")
 
 
 class Problems(ValueError):
@@ -66,24 +120,38 @@ def _raise_if(items: list[tuple[str, str]]) -> None:
         raise Problems(items)
 
 
+def _redact(url: str) -> str:
+    """The URL without its user part: a refused URL must never print a password."""
+    return re.sub(r"^([a-z][a-z0-9+.-]*://)?.*@", r"\1…@", url, flags=re.I | re.S)
+
+
 def _check_member_url(url: str) -> str:
     """A member is exactly scheme://host:port: the balancer appends the service path itself."""
-    if not isinstance(url, str) or any(c.isspace() or c in "\"'\\<>" for c in url):
+    if any(c.isspace() or c in "\"'\\<>" for c in url):
         raise ValueError("must be http(s)://host:port with no spaces or quotes")
-    parts = urlsplit(url)
+    parts, shown = urlsplit(url), repr(_redact(url))
     if parts.scheme not in ("http", "https"):
-        raise ValueError(f"must start with http:// or https://, got {url!r}")
-    if parts.username or parts.password or parts.query or parts.fragment or parts.path not in ("", "/"):
-        raise ValueError(f"must be http(s)://host:port without user, path or query, got {url!r}")
+        raise ValueError(f"must start with http:// or https://, got {shown}")
+    if "@" in parts.netloc or parts.query or parts.fragment or parts.path not in ("", "/"):
+        raise ValueError(f"must be http(s)://host:port without user, path or query, got {shown}")
     try:
         port = parts.port
     except ValueError:
-        raise ValueError(f"has an invalid port: {url!r}") from None
+        raise ValueError(f"has an invalid port: {shown}") from None
     if port is None or not 1 <= port <= 65535:
-        raise ValueError(f"must name an explicit port (http(s)://host:port), got {url!r}")
+        raise ValueError(f"must name an explicit port (http(s)://host:port), got {shown}")
     host = parts.hostname or ""
     if not _HOST_RE.match(host):
         raise ValueError(f"host {host!r} is not a valid DNS name or IPv4 address")
+    if _NUMERIC_HOST.fullmatch(host):
+        # The resolver (inet_aton) reads 167772161, 0x0a000001, 012.0.0.1 and 10.1 all as 10.0.0.1:
+        # only the dotted form can be compared with the VIP and the nodes.
+        try:
+            dotted = socket.inet_ntoa(socket.inet_aton(host))
+        except OSError:
+            raise ValueError(f"host {host} is not a valid IPv4 address (four numbers from 0 to 255)") from None
+        if dotted != host:
+            raise ValueError(f"host {host} is the IPv4 address {dotted} in another notation: write {dotted}")
     return f"{parts.scheme}://{host}:{port}"
 
 
@@ -115,16 +183,16 @@ class Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-def _url_host(url: str) -> str:
-    return urlsplit(url).hostname or ""
-
-
 class Member(Model):
     url: MemberUrl
 
     @property
     def host(self) -> str:
-        return _url_host(self.url)
+        return urlsplit(self.url).hostname or ""
+
+    @property
+    def port(self) -> int:
+        return urlsplit(self.url).port or 0
 
     @property
     def is_https(self) -> bool:
@@ -147,43 +215,47 @@ class WebDavMember(Member):
     hot_standby: bool = False
 
 
-def _unique_routes(members: list[Any]) -> None:
-    seen: dict[str, int] = {}
-    items = []
-    for i, m in enumerate(members):
-        if m.route in seen:
-            items.append((f"members[{i}].route", f"route {m.route!r} is already used by members[{seen[m.route]}]"))
-        seen.setdefault(m.route, i)
-    _raise_if(items)
+class Service(Model):
+    """One balancer's members."""
+
+    members: Sequence[Member] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _each_member_once(self) -> Service:
+        items = []
+        urls: dict[str, int] = {}
+        routes: dict[str, int] = {}
+        for i, m in enumerate(self.members):
+            if m.url in urls:
+                # Apache shares one worker for both and ignores the second's parameters (AH01150).
+                items.append((f"members[{i}].url", f"{m.url} is also members[{urls[m.url]}].url: Apache would ignore it"))
+            route = getattr(m, "route", None)
+            if route in routes:
+                items.append((f"members[{i}].route", f"route {route!r} is already used by members[{routes[route]}]"))
+            urls.setdefault(m.url, i)
+            if route is not None:
+                routes.setdefault(route, i)
+        _raise_if(items)
+        return self
 
 
-class RwsService(Model):
+class RwsService(Service):
     members: list[RwsMember] = Field(min_length=1)
 
-    @model_validator(mode="after")
-    def _routes(self) -> RwsService:
-        _unique_routes(self.members)
-        return self
 
-
-class RpService(Model):
+class RpService(Service):
     members: list[Member] = Field(min_length=1)
 
 
-class RcsService(Model):
+class RcsService(Service):
     members: list[RcsMember] = Field(min_length=1)
 
-    @model_validator(mode="after")
-    def _routes(self) -> RcsService:
-        _unique_routes(self.members)
-        return self
 
-
-class IrService(Model):
+class IrService(Service):
     members: list[Member] = Field(min_length=1)
 
 
-class WebDavService(Model):
+class WebDavService(Service):
     members: list[WebDavMember] = Field(min_length=1)
     extra_paths: list[PathSegment] = Field(default_factory=list, description="extra WebDAV destinations, e.g. dest2 -> /tN/dest2")
 
@@ -221,12 +293,12 @@ class Tenant(Model):
 
 class ClusterNode(Model):
     name: Hostname
-    ip: ipaddress.IPv4Address
+    ip: IPv4
 
 
 def vip_problem(vip: ipaddress.IPv4Address, net: ipaddress.IPv4Network, on_aws: bool) -> str | None:
-    """Why `vip` cannot float in subnet `net`, or None. AWS reserves the first four addresses and
-    the last one of every subnet; an L2 LAN only the network and broadcast addresses."""
+    """Why address `vip` (the VIP or a node's) cannot be used in subnet `net`, or None. AWS reserves
+    the first four addresses and the last one of every subnet; an L2 LAN the network and broadcast."""
     if vip not in net:
         return f"{vip} is outside subnet_cidr {net}"
     if vip in (net.network_address, net.broadcast_address):
@@ -236,23 +308,49 @@ def vip_problem(vip: ipaddress.IPv4Address, net: ipaddress.IPv4Network, on_aws: 
     return None
 
 
+def _is_local(host: str) -> bool:
+    """The node itself: loopback, 0.0.0.0 (Linux connects it to the local host), localhost names."""
+    if host in ("localhost", "localhost.localdomain") or host.endswith(".localhost"):
+        return True
+    try:
+        ip = ipaddress.IPv4Address(host)
+    except ValueError:
+        return False
+    return ip.is_loopback or ip.is_unspecified
+
+
 class NetworkSettings(Model):
     region: Region
     subnet_id: SubnetId
-    subnet_cidr: ipaddress.IPv4Network = Field(
-        description="CIDR of subnet_id; checked offline here and against AWS at deploy time"
-    )
-    vip: ipaddress.IPv4Address
+    subnet_cidr: Cidr = Field(description="CIDR of subnet_id; checked offline here and against AWS at deploy time")
     vip_mode: Literal["aws", "l2"] = Field("aws", description="aws: awsvip+IPaddr2 group; l2: IPaddr2 alone (a LAN or the lab)")
-    client_cidrs: list[ipaddress.IPv4Network] = Field(min_length=1)
-    admin_cidrs: list[ipaddress.IPv4Network] = Field(min_length=1)
+    vip: IPv4
+    client_cidrs: list[Cidr] = Field(min_length=1)
+    admin_cidrs: list[Cidr] = Field(min_length=1)
     instance_type: InstanceType = "t3.medium"
 
-    @model_validator(mode="after")
-    def _vip_in_subnet(self) -> NetworkSettings:
-        problem = vip_problem(self.vip, self.subnet_cidr, on_aws=self.vip_mode == "aws")
-        _raise_if([("vip", problem)] if problem else [])
-        return self
+    @field_validator("subnet_cidr")
+    @classmethod
+    def _subnet_size(cls, v: ipaddress.IPv4Network) -> ipaddress.IPv4Network:
+        if not 16 <= v.prefixlen <= 28:
+            raise ValueError(f"{v} is a /{v.prefixlen}: a subnet must be /16 to /28 (the sizes AWS allows)")
+        return v
+
+    # Field validators (not a model validator) so these run even when another network key failed.
+    @field_validator("vip")
+    @classmethod
+    def _vip_in_subnet(cls, v: ipaddress.IPv4Address, info: ValidationInfo) -> ipaddress.IPv4Address:
+        net = info.data.get("subnet_cidr")
+        if net and (problem := vip_problem(v, net, on_aws=info.data.get("vip_mode") == "aws")):
+            raise ValueError(problem)
+        return v
+
+    @field_validator("client_cidrs", "admin_cidrs")
+    @classmethod
+    def _each_cidr_once(cls, v: list[ipaddress.IPv4Network], info: ValidationInfo) -> list[ipaddress.IPv4Network]:
+        # A repeated CIDR gave two firewall rules of the same Pulumi name.
+        _raise_if([(f"[{i}]", f"{c} is also {info.field_name}[{v.index(c)}]") for i, c in enumerate(v) if v.index(c) < i])
+        return v
 
 
 class FencingSettings(Model):
@@ -296,23 +394,40 @@ class ServiceTiming(Model):
     retry_s: int = Field(ge=0, le=3600)
 
 
-def _timing(connect_ms: int, timeout_s: int, retry_s: int) -> ServiceTiming:
-    return ServiceTiming(connect_timeout_ms=connect_ms, timeout_s=timeout_s, retry_s=retry_s)
+TIMING_DEFAULTS = {
+    # RWS keeps one long-poll per agent open: its timeout must outlast the poll.
+    "rws": {"connect_timeout_ms": 3000, "timeout_s": 300, "retry_s": 30},
+    "rp": {"connect_timeout_ms": 3000, "timeout_s": 120, "retry_s": 30},
+    # 10 s connect timeout is the guide's value for RCS.
+    "rcs": {"connect_timeout_ms": 10000, "timeout_s": 60, "retry_s": 30},
+    "interaction_receiver": {"connect_timeout_ms": 3000, "timeout_s": 120, "retry_s": 30},
+    "webdav": {"connect_timeout_ms": 3000, "timeout_s": 300, "retry_s": 30},
+}
 
 
 class ServiceTimings(Model):
-    # RWS keeps one long-poll per agent open: its timeout must outlast the poll.
-    rws: ServiceTiming = _timing(3000, 300, 30)
-    rp: ServiceTiming = _timing(3000, 120, 30)
-    # 10 s connect timeout is the guide's value for RCS.
-    rcs: ServiceTiming = _timing(10000, 60, 30)
-    interaction_receiver: ServiceTiming = _timing(3000, 120, 30)
-    webdav: ServiceTiming = _timing(3000, 300, 30)
+    rws: ServiceTiming = ServiceTiming(**TIMING_DEFAULTS["rws"])
+    rp: ServiceTiming = ServiceTiming(**TIMING_DEFAULTS["rp"])
+    rcs: ServiceTiming = ServiceTiming(**TIMING_DEFAULTS["rcs"])
+    interaction_receiver: ServiceTiming = ServiceTiming(**TIMING_DEFAULTS["interaction_receiver"])
+    webdav: ServiceTiming = ServiceTiming(**TIMING_DEFAULTS["webdav"])
+
+    @model_validator(mode="before")
+    @classmethod
+    def _per_key_defaults(cls, data: Any) -> Any:
+        """A service given in part keeps its own defaults for the keys left out."""
+        if not isinstance(data, dict):
+            return data
+        return {k: {**TIMING_DEFAULTS[k], **v} if k in TIMING_DEFAULTS and isinstance(v, dict) else v for k, v in data.items()}
 
 
 class TlsSettings(Model):
     enabled: bool = False
     port: Port = 443
+
+
+def _reserved(port: int) -> str | None:
+    return f"{port} is the port of {RESERVED_PORTS[port]} on the nodes" if port in RESERVED_PORTS else None
 
 
 class HttpdSettings(Model):
@@ -330,14 +445,22 @@ class HttpdSettings(Model):
         """(port, protocol) of every port httpd listens on."""
         return [(self.port, "http")] + ([(self.tls.port, "https")] if self.tls.enabled else [])
 
-    @model_validator(mode="after")
-    def _ports(self) -> HttpdSettings:
-        ports = {"port": self.port} | ({"tls.port": self.tls.port} if self.tls.enabled else {})
-        items = [(k, f"{p} is the port of {RESERVED_PORTS[p]} on the nodes") for k, p in ports.items() if p in RESERVED_PORTS]
-        if self.tls.enabled and self.tls.port == self.port:
-            items.append(("tls.port", f"{self.tls.port} is also httpd.port"))
-        _raise_if(items)
-        return self
+    # Field validators (not a model validator) so port problems show even when another httpd key failed.
+    @field_validator("port")
+    @classmethod
+    def _port_free(cls, v: int) -> int:
+        if problem := _reserved(v):
+            raise ValueError(problem)
+        return v
+
+    @field_validator("tls")
+    @classmethod
+    def _tls_port_free(cls, v: TlsSettings, info: ValidationInfo) -> TlsSettings:
+        if not v.enabled:
+            return v  # not listened on: not checked
+        problem = _reserved(v.port) or (f"{v.port} is also httpd.port" if v.port == info.data.get("port") else None)
+        _raise_if([("port", problem)] if problem else [])
+        return v
 
 
 class AmiSettings(Model):
@@ -347,16 +470,17 @@ class AmiSettings(Model):
 
 
 class SshSettings(Model):
-    user: Annotated[str, StringConstraints(pattern=r"^[a-z_][a-z0-9_-]{0,31}$")] = "ec2-user"
-    key_name: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9 ._-]{1,255}$")] | None = Field(
-        None, description="EC2 key pair installed on both nodes"
-    )
-    bastion_host: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9.-]{1,253}$")] | None = None
-    bastion_user: Annotated[str, StringConstraints(pattern=r"^[a-z_][a-z0-9_-]{0,31}$")] = "ec2-user"
+    user: UserName = "ec2-user"
+    key_name: KeyName | None = Field(None, description="EC2 key pair installed on both nodes")
+    bastion_host: BastionHost | None = None
+    bastion_user: UserName = "ec2-user"
 
 
 class Settings(Model):
-    environment: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9-]{0,31}$")]
+    platform: Literal["aws", "lab", "lan"] = Field(
+        "aws", description="aws: built by the Pulumi program; lab: python -m lab; lan: a rendered bundle for your own L2 network"
+    )
+    environment: Environment
     os_profile: Literal["rhel6", "rhel8", "rhel9", "debian12"] = "rhel9"
     network: NetworkSettings
     cluster: ClusterSettings
@@ -421,47 +545,109 @@ class Settings(Model):
             for t in self.tenants
         }
 
-    def warnings(self) -> list[str]:
-        """Accepted but risky choices, shown in the preview and by the render command."""
+    def _risks(self) -> list[tuple[str, str, bool]]:
+        """(key, why, refused in prod) of each accepted but risky choice."""
         out = []
-        if self.cluster.fencing.mode == "disabled":
-            out.append(f"{NAMESPACE}:cluster.fencing.mode: STONITH is disabled; a split brain can put the VIP on both nodes")
-        if self.httpd.tls.enabled and self.tls_cert is None and self.environment == "prod":
-            out.append(f"{NAMESPACE}:tls_cert: prod serves a generated self-signed certificate; set tls_cert and tls_key")
+        if not self.fencing:
+            out.append(("cluster.fencing.mode", "STONITH is disabled; a split brain can put the VIP on both nodes", True))
+        for key, what in (("admin_cidrs", "SSH"), ("client_cidrs", "HTTP(S)")):
+            for i, c in enumerate(getattr(self.network, key)):
+                if c.prefixlen < 8:
+                    wide = "the whole internet" if c.prefixlen == 0 else "more than a /8 of addresses"
+                    why = f"{c} opens {what} to {wide}; list your own networks"
+                    out.append((f"network.{key}[{i}]", why, True))
+        if self.environment == "prod":
+            if self.httpd.tls.enabled and self.tls_cert is None:
+                out.append(("tls_cert", "prod serves a generated self-signed certificate; set tls_cert and tls_key", False))
+            if not self.httpd.tls.enabled:
+                why = "prod serves plain HTTP: recordings and passwords cross the network in clear"
+                out.append(("httpd.tls.enabled", why, False))
+            if self.protect is False:
+                out.append(("protect", "prod resources are not protected from deletion", False))
         return out
+
+    def warnings(self) -> list[str]:
+        """Accepted but risky choices, shown in the preview and by the render command (in prod the
+        dangerous ones are refused instead)."""
+        prod = self.environment == "prod"
+        return [f"{NAMESPACE}:{key}: {why}" for key, why, refused in self._risks() if not (prod and refused)]
+
+    def deploy_problems(self) -> list[str]:
+        """What stops the Pulumi program but not a render for review: the program builds AWS only,
+        and a prod certificate is often issued after the stack is written."""
+        items = []
+        if self.platform == "lab":
+            items.append(("platform", "a lab stack runs on this machine with python -m lab; the Pulumi program builds AWS"))
+        if self.platform == "lan":
+            why = "a lan stack is rendered (python -m blueprint render) and installed by hand; the Pulumi program builds AWS"
+            items.append(("platform", why))
+        if self.environment == "prod" and self.httpd.tls.enabled and self.tls_cert is None:
+            items.append(("tls_cert", "prod must not serve a generated self-signed certificate: set tls_cert and tls_key"))
+        return [f"{NAMESPACE}:{key}: {why}" for key, why in items]
+
+    def _platform_problems(self) -> list[tuple[str, str]]:
+        items = []
+        profile, vip_mode = self.os_profile, self.network.vip_mode
+        if self.platform == "aws":
+            if profile == "debian12":
+                items.append(("os_profile", "debian12 is the local lab's profile: on AWS use rhel8 or rhel9"))
+            if profile == "rhel6":
+                why = "RHEL 6 has neither awsvip nor fence_aws, so its VIP cannot move on AWS: use rhel8 or rhel9"
+                items.append(("os_profile", why))
+            if vip_mode == "l2":
+                why = "l2 (IPaddr2 alone) cannot move an address on AWS, whose network delivers only addresses assigned"
+                items.append(("network.vip_mode", why + " through its API: use aws"))
+            return items
+        if self.platform == "lab" and profile != "debian12":
+            items.append(("os_profile", "the lab runs Debian 12 in network namespaces: use debian12"))
+        if vip_mode == "aws":
+            items.append(("network.vip_mode", f"aws (awsvip) calls the EC2 API, which platform {self.platform} has not: use l2"))
+        if self.fencing:
+            why = f"fence_aws powers off EC2 instances, which platform {self.platform} has not: use disabled"
+            items.append(("cluster.fencing.mode", why))
+        return items
+
+    def _address_problems(self) -> list[tuple[str, str]]:
+        items = []
+        net, nodes = self.network, self.cluster.nodes
+        for i, node in enumerate(nodes):
+            if problem := vip_problem(node.ip, net.subnet_cidr, on_aws=self.platform == "aws"):
+                items.append((f"cluster.nodes[{i}].ip", problem))
+            if node.ip == net.vip:
+                items.append((f"cluster.nodes[{i}].ip", f"{node.ip} is also network.vip"))
+        # A member on the balancer's own addresses (any port: the VIP and the nodes serve nothing
+        # but the balancer and the cluster) or on this node's own httpd port sends requests in a loop.
+        own = {str(net.vip): "network.vip"}
+        for i, node in enumerate(nodes):
+            own |= {str(node.ip): f"cluster.nodes[{i}].ip", node.name: f"cluster.nodes[{i}].name"}
+        listen = {port for port, _ in self.httpd.listen_ports}
+        for ti, t in enumerate(self.tenants):
+            for svc, mi, m in t.members:
+                key = f"tenants[{ti}].{svc}.members[{mi}].url"
+                if m.host in own:
+                    items.append((key, f"{m.host} is {own[m.host]}: a member cannot be the balancer itself"))
+                elif _is_local(m.host) and m.port in listen:
+                    items.append((key, f"{m.host}:{m.port} is this node's own httpd: a member cannot be the balancer itself"))
+        return items
 
     @model_validator(mode="after")
     def _cross_checks(self) -> Settings:
-        items: list[tuple[str, str]] = []
+        items = self._platform_problems() + self._address_problems()
         for tid, n in Counter(t.id for t in self.tenants).items():
             if n > 1:
                 idx = [i for i, t in enumerate(self.tenants) if t.id == tid]
                 items.append((f"tenants[{idx[1]}].id", f"tenant id {tid!r} is also tenants[{idx[0]}].id"))
-        net, nodes = self.network, self.cluster.nodes
-        for i, node in enumerate(nodes):
-            if node.ip not in net.subnet_cidr:
-                items.append((f"cluster.nodes[{i}].ip", f"{node.ip} is outside network.subnet_cidr {net.subnet_cidr}"))
-            if node.ip == net.vip:
-                items.append((f"cluster.nodes[{i}].ip", f"{node.ip} is also network.vip"))
-        for ti, t in enumerate(self.tenants):
-            for svc, mi, m in t.members:
-                if m.host == str(net.vip):
-                    items.append((f"tenants[{ti}].{svc}.members[{mi}].url", f"member address {m.host} is the VIP"))
         if self.transport == "knet" and self.os_profile == "rhel6":
             items.append(("cluster.transport", "knet needs corosync 3; rhel6 (cman) supports udpu"))
         if self.transport == "udpu" and self.os_profile != "rhel6":
             items.append(("cluster.transport", f"{self.os_profile} runs corosync 3: use knet"))
-        if self.os_profile == "rhel6" and net.vip_mode == "aws":
-            items.append(("network.vip_mode", "RHEL 6 resource-agents ship no awsvip agent: use l2 (a LAN) or rhel8/rhel9"))
-        if self.os_profile == "rhel6" and self.fencing:
-            items.append(("cluster.fencing.mode", "RHEL 6 fence-agents ship no fence_aws: use rhel8/rhel9"))
-        if self.fencing and net.vip_mode != "aws":
-            items.append(("cluster.fencing.mode", "fence_aws needs network.vip_mode aws"))
         if self.tls_key is not None and self.tls_cert is None:
             items.append(("tls_key", "a TLS key was given without tls_cert"))
         if self.tls_cert is not None and self.tls_key is None:
             items.append(("tls_cert", "a TLS certificate was given without tls_key"))
         items += _tls_pair(self.tls_cert, self.tls_key.get_secret_value() if self.tls_key else None)
+        if self.environment == "prod":
+            items += [(key, f"{why} (not allowed in prod)") for key, why, refused in self._risks() if refused]
         _raise_if(items)
         return self
 

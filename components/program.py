@@ -14,7 +14,13 @@ from components.stack_config import secrets_from_pulumi, settings_from_pulumi
 def run() -> None:
     try:
         settings = settings_from_pulumi()
-        secrets = secrets_from_pulumi(settings)
+        problems = settings.deploy_problems()
+        try:
+            secrets = secrets_from_pulumi(settings)
+        except SettingsError as e:
+            problems += e.problems
+        if problems:
+            raise SettingsError(problems, source=f"stack {pulumi.get_stack()}")
     except SettingsError as e:
         raise pulumi.RunError(str(e)) from None  # the key-path list, without a Python traceback
     for warning in settings.warnings():

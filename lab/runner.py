@@ -58,8 +58,8 @@ class Lab:
     def settings(self) -> Settings:
         if self._settings is None:
             s = load_stack(str(self.stack_file))
-            if s.os_profile != "debian12" or s.network.vip_mode != "l2" or s.cluster.fencing.mode != "disabled":
-                raise LabError(f"{self.stack_file.name}: the lab needs os_profile debian12, vip_mode l2, fencing disabled")
+            if s.platform != "lab":  # the model holds a lab stack to debian12, vip_mode l2, fencing disabled
+                raise LabError(f"{self.stack_file.name}: the lab runs only stacks with gir-lb:platform: lab, not {s.platform}")
             self._settings = s
         return self._settings
 

@@ -38,8 +38,13 @@ def tenant(tid: str, base_port: int = 9000, scheme: str = "http") -> dict:
     }
 
 
+# Where each OS profile can run: rhel6 has no AWS agents (a LAN), debian12 is the lab's.
+PLATFORM = {"rhel6": "lan", "debian12": "lab"}
+
+
 def base_config(os_profile: str = "rhel9", **overrides) -> dict:
     cfg = {
+        "platform": PLATFORM.get(os_profile, "aws"),
         "environment": "test",
         "os_profile": os_profile,
         "network": {
@@ -47,7 +52,7 @@ def base_config(os_profile: str = "rhel9", **overrides) -> dict:
             "subnet_id": "subnet-0123456789abcdef0",
             "subnet_cidr": "10.0.1.0/24",
             "vip": "10.0.1.50",
-            "vip_mode": "l2" if os_profile in ("rhel6", "debian12") else "aws",
+            "vip_mode": "l2" if os_profile in PLATFORM else "aws",
             "client_cidrs": ["10.0.0.0/16"],
             "admin_cidrs": ["10.0.250.0/24"],
         },
@@ -57,7 +62,7 @@ def base_config(os_profile: str = "rhel9", **overrides) -> dict:
         },
         "tenants": [tenant("t1", 9100), tenant("t2", 9200)],
     }
-    if os_profile in ("rhel6", "debian12"):
+    if os_profile in PLATFORM:
         cfg["cluster"]["fencing"] = {"mode": "disabled"}
     cfg.update(copy.deepcopy(overrides))
     return cfg

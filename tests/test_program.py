@@ -134,3 +134,14 @@ def test_a_tls_key_that_does_not_match_its_certificate_stops_the_program_before_
         run_program(config, ["gir-lb:ssh_private_key", "gir-lb:tls_key"], monkeypatch)
     assert "PRIVATE KEY" not in str(info.value)  # the message never echoes the key
     assert [t for t in registered if t != "pulumi:pulumi:Stack"] == []
+
+
+def test_a_lab_stack_or_a_self_signed_prod_is_refused_before_any_resource_with_every_problem(monkeypatch):
+    with pytest.raises(pulumi.RunError) as info:
+        run_program(engine_config("prod"), (), monkeypatch)
+    assert str(info.value).splitlines()[1:] == [
+        "  - gir-lb:tls_cert: prod must not serve a generated self-signed certificate: set tls_cert and tls_key",
+        "  - gir-lb:ssh_private_key: required to bootstrap the nodes over SSH (pulumi config set --secret)",
+    ]
+    with pytest.raises(pulumi.RunError, match="gir-lb:platform: a lab stack runs on this machine with python -m lab"):
+        run_program(engine_config("lab", ssh_private_key=SSH_KEY), ["gir-lb:ssh_private_key"], monkeypatch)

@@ -96,20 +96,14 @@ def test_security_group_rules(dev):
             assert r.inputs["referencedSecurityGroupId"] == group_id
 
 
-def test_rhel6_opens_the_cman_ports():
+def test_rhel6_is_refused_on_aws():
+    # RHEL 6 ships neither awsvip nor fence_aws, and IPaddr2 alone cannot move an address on AWS
     cfg = stack_config("dev")
     cfg.update(os_profile="rhel6")
     cfg["network"]["vip_mode"] = "l2"
     cfg["cluster"]["fencing"] = {"mode": "disabled"}
-    resources, _ = deploy(cfg)
-    ports = {
-        (r.inputs["fromPort"], r.inputs["toPort"])
-        for r in of_type(resources, "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")
-        if "cidrIpv4" not in r.inputs
-    }
-    assert ports == {(5404, 5406)}
-    names = {r.name.removeprefix("gir-lb-boot-") for r in of_type(resources, "command:remote:Command")}
-    assert {"cluster-setup-0", "cluster-setup-1"} <= names and "cluster-setup" not in names  # ccs on every node
+    with pytest.raises(SettingsError, match="gir-lb:os_profile: RHEL 6 has neither awsvip nor fence_aws"):
+        deploy(cfg)
 
 
 def test_imdsv2_encryption_and_tags(dev):

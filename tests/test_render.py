@@ -133,6 +133,11 @@ def test_service_timings_come_from_settings():
     assert "route=T1_RCS_1 disablereuse=On connectiontimeout=10000ms timeout=60 retry=30" in text  # defaults kept
 
 
+def test_a_partial_timeout_override_renders_the_services_other_defaults():
+    text = tenant_conf(base_config(httpd={"services": {"rcs": {"timeout_s": 90}}}))
+    assert "route=T1_RCS_1 disablereuse=On connectiontimeout=10000ms timeout=90 retry=30" in text
+
+
 def test_balancer_names_are_unique_per_tenant_and_service():
     cfg = base_config(tenants=[tenant(f"t{i}", 9000 + 100 * i) for i in range(1, 6)])
     tree = bundle_of(cfg).tree()
@@ -300,6 +305,37 @@ def test_cli_writes_the_folder_and_rejects_a_bad_stack(tmp_path):
     assert run.returncode == 1
     assert "gir-lb:network.vip: 10.99.1.50 is outside subnet_cidr 10.20.1.0/24" in run.stderr
     assert not (tmp_path / "bad").exists()
+
+
+def render_cli(tmp_path, stack_text: str) -> subprocess.CompletedProcess:
+    f = tmp_path / "Pulumi.x.yaml"
+    f.write_text(stack_text)
+    cmd = [sys.executable, "-m", "blueprint", "render", "--file", str(f), "--out", str(tmp_path / "out")]
+    return subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
+
+
+def test_cli_prints_the_warnings_as_the_preview_does(tmp_path):
+    run = render_cli(tmp_path, (REPO / "stacks/Pulumi.test-example.yaml").read_text())
+    assert run.returncode == 0, run.stderr
+    assert run.stderr.splitlines() == [
+        "warning: gir-lb:cluster.fencing.mode: STONITH is disabled; a split brain can put the VIP on both nodes"
+    ]
+    prod = render_cli(tmp_path, (REPO / "stacks/Pulumi.prod.yaml").read_text())
+    assert prod.returncode == 0, prod.stderr  # renders for review; the program refuses to deploy it
+    assert prod.stderr.splitlines() == [
+        "warning: gir-lb:tls_cert: prod serves a generated self-signed certificate; set tls_cert and tls_key"
+    ]
+    assert render_cli(tmp_path, (REPO / "stacks/Pulumi.dev.yaml").read_text()).stderr == ""
+
+
+def test_cli_refuses_what_prod_does_not_allow(tmp_path):
+    text = (REPO / "stacks/Pulumi.prod.yaml").read_text().replace("admin_cidrs: [10.40.250.0/24]", "admin_cidrs: [0.0.0.0/0]")
+    run = render_cli(tmp_path, text)
+    assert run.returncode == 1 and not (tmp_path / "out").exists()
+    assert run.stderr.splitlines()[1:] == [
+        "  - gir-lb:network.admin_cidrs[0]: 0.0.0.0/0 opens SSH to the whole internet; list your own networks"
+        " (not allowed in prod)"
+    ]
 
 
 def test_secure_values_in_a_stack_file_render_as_placeholders(tmp_path):
