@@ -1,12 +1,18 @@
 """Reading a stack's gir-lb config — from a `Pulumi.<stack>.yaml` file (render, lab) or as the
 Pulumi engine passes it (the program) — into the settings model, with every problem reported
-at once, one line each, naming its config key."""
+at once, one line each, naming its config key or, for a file that cannot be read, its position.
+
+Both readers give the same form, full config key -> (value, is secret), and one function,
+`settings_from_entries`, applies the rules to it: namespaces, unknown and dotted keys, secrets,
+then the model. Reading is bounded: size, nesting depth, no aliases, so no input hangs it."""
 
 from __future__ import annotations
 
+import difflib
 import json
-from collections.abc import Callable
-from typing import Any
+import re
+from collections.abc import Collection, Mapping
+from typing import Any, NoReturn
 
 import yaml
 from pydantic import ValidationError
@@ -14,6 +20,18 @@ from pydantic import ValidationError
 from .settings import NAMESPACE, SECRET_PLACEHOLDER, Problems, Settings
 
 SECRET_KEYS = ("tls_key", "hacluster_password", "ssh_private_key")
+FIELDS = tuple(Settings.model_fields)
+# A real stack is a few KiB; the lab's 200-tenant stack is 133 KiB (read in 0.1 s).
+MAX_BYTES = 1 << 20
+# The model nests 7 levels deep in a file; pydantic, json and the checks here recurse per level.
+MAX_DEPTH = 32
+# Longer numbers are typos or attacks: int() of 4,300+ digits raises, sexagesimal ints grow quadratically.
+MAX_NUMBER_CHARS = 100
+
+# The top level of a Pulumi.<stack>.yaml (the CLI's ProjectStack).
+STACK_FILE_KEYS = ("config", "secretsprovider", "encryptedkey", "encryptionsalt", "environment")
+
+Entries = dict[str, tuple[Any, bool]]
 
 
 class SettingsError(Exception):
@@ -25,13 +43,19 @@ class SettingsError(Exception):
         super().__init__(f"{source}: {len(problems)} problem(s) in the gir-lb settings:\n{lines}")
 
 
+def _show(key: object) -> str:
+    """A key as it may appear in a one-line message."""
+    text = str(key)
+    return text if text.isprintable() and len(text) <= 80 else repr(text[:80])
+
+
 def _key_path(loc: tuple[Any, ...]) -> str:
     out = NAMESPACE + ":"
     for i, part in enumerate(loc):
         if isinstance(part, int):
             out += f"[{part}]"
         else:
-            out += ("" if i == 0 else ".") + str(part)
+            out += ("" if i == 0 else ".") + _show(part)
     return out.rstrip(":")
 
 
@@ -59,56 +83,299 @@ def _format_errors(exc: ValidationError) -> list[str]:
 
 
 def parse_settings(config: dict[str, Any], source: str = "stack") -> Settings:
-    """Validate a stack's gir-lb config (keys without the namespace). Raises SettingsError."""
+    """Validate a stack's gir-lb config (keys without the namespace) with the model alone. Raises
+    SettingsError. Stacks go through settings_from_entries, which also applies the key rules."""
     try:
         return Settings.model_validate(config)
     except ValidationError as exc:
         raise SettingsError(_format_errors(exc), source) from None
 
 
-def config_from_stack_file(doc: dict[str, Any]) -> dict[str, Any]:
-    """The gir-lb keys of a Pulumi.<stack>.yaml document; encrypted values become placeholders."""
-
-    def reveal(value: Any) -> Any:
-        if isinstance(value, dict):
-            if set(value) == {"secure"}:
-                return SECRET_PLACEHOLDER
-            return {k: reveal(v) for k, v in value.items()}
-        if isinstance(value, list):
-            return [reveal(v) for v in value]
-        return value
-
-    config = (doc or {}).get("config") or {}
-    prefix = NAMESPACE + ":"
-    return {k.removeprefix(prefix): reveal(v) for k, v in config.items() if k.startswith(prefix)}
+# --- the one path ---------------------------------------------------------------------------
 
 
-def load_stack(path: str) -> Settings:
-    with open(path, encoding="utf-8") as fh:
-        doc = yaml.safe_load(fh)
-    return parse_settings(config_from_stack_file(doc), source=path)
-
-
-def config_from_engine(get_text: Callable[[str], str | None], secret_is_set: Callable[[str], bool]) -> dict[str, Any]:
-    """The gir-lb keys as the Pulumi engine passes them: objects and lists as JSON text, scalars as
-    text (pydantic converts "true" -> True). Secret keys are read as presence only: their values
-    reach the hosts as Pulumi secrets, never through the settings model."""
+def settings_from_entries(entries: Mapping[str, tuple[Any, bool]], source: str = "stack") -> Settings:
+    """The settings of a stack's config as either reader gives it: full key -> (value, is secret).
+    A secret's value never reaches the model (it sees a placeholder): secrets go to the hosts as
+    Pulumi secrets only."""
+    problems: list[str] = []
     config: dict[str, Any] = {}
-    for key in Settings.model_fields:
-        if key in SECRET_KEYS:
-            if secret_is_set(key):
-                config[key] = SECRET_PLACEHOLDER
-            continue
-        text = get_text(key)
-        if text is not None:
-            config[key] = _json_or_text(text)
-    return config
+    reported: set[str] = set()  # keys with a problem here: the model's lines about them would repeat it
+    for full, (value, secret) in entries.items():
+        ns, colon, key = full.partition(":")
+        path = _show(full)
+        if not colon:
+            problems.append(f"{path}: a config key needs its namespace: {NAMESPACE}:{_show(full)}")
+        elif ns != NAMESPACE:
+            if difflib.SequenceMatcher(None, ns.lower(), NAMESPACE).ratio() >= 0.8:
+                problems.append(f"{path}: namespace {ns[:80]!r} is not {NAMESPACE!r}; did you mean {NAMESPACE}:{_show(key)}?")
+        elif key not in FIELDS:
+            head = re.split(r"[.\[]", key, maxsplit=1)[0]
+            if head != key and head in FIELDS:
+                problems.append(
+                    f"{path}: a nested key: set it with `pulumi config set --path {key[:80]!r} …`, "
+                    f"or write it nested under {NAMESPACE}:{head} in the stack file"
+                )
+            else:
+                close = difflib.get_close_matches(key, FIELDS, n=1, cutoff=0.75)
+                problems.append(f"{path}: unknown key" + (f"; did you mean {NAMESPACE}:{close[0]}?" if close else ""))
+        elif key in SECRET_KEYS and not secret:
+            problems.append(f"{path}: must be set with `pulumi config set --secret` (a plaintext value is refused)")
+            config[key] = SECRET_PLACEHOLDER  # present, so the checks of the other keys see it
+            reported.add(key)
+        elif secret and key not in SECRET_KEYS:
+            problems.append(f"{path}: is a secret, but only {', '.join(SECRET_KEYS)} are: set it without --secret")
+            reported.add(key)
+        else:
+            config[key] = SECRET_PLACEHOLDER if secret else value
+    try:
+        settings = parse_settings(config, source)
+    except SettingsError as exc:
+        problems += [p for p in exc.problems if _top_key(p) not in reported]
+    if problems:
+        raise SettingsError(problems, source)
+    return settings
+
+
+def _top_key(problem: str) -> str:
+    m = re.match(rf"{NAMESPACE}:([^.\[:]*)", problem)
+    return m.group(1) if m else ""
+
+
+# --- the engine's config ----------------------------------------------------------------------
+
+
+def entries_from_engine(config: Mapping[str, Any], secret_keys: Collection[str], source: str = "stack") -> Entries:
+    """The config as the Pulumi engine passes it: every key with its namespace, objects and lists
+    as JSON text, scalars as text (pydantic converts "true" -> True)."""
+    entries: Entries = {}
+    problems = []
+    for key, text in config.items():
+        secret = key in secret_keys
+        value = _json_or_text(text) if isinstance(text, str) and not secret and key.startswith(NAMESPACE + ":") else text
+        if _depth(value) > MAX_DEPTH - 2:  # as in a file, where the document and config: are two levels
+            problems.append(f"{_show(key)}: nested deeper than {MAX_DEPTH} levels")
+        entries[key] = (value, secret)
+    if problems:
+        raise SettingsError(problems, source)
+    return entries
+
+
+def settings_from_engine(config: Mapping[str, Any], secret_keys: Collection[str], source: str = "stack") -> Settings:
+    return settings_from_entries(entries_from_engine(config, secret_keys, source), source)
 
 
 def _json_or_text(text: str) -> object:
-    if text[:1] in "{[":
+    if text[:1] in ("{", "["):
         try:
             return json.loads(text)
-        except json.JSONDecodeError:
+        except (ValueError, RecursionError):
             pass  # left as text: the settings error then names the key
     return text
+
+
+def _depth(value: object) -> int:
+    deepest, todo = 0, [(value, 1)]
+    while todo:
+        v, d = todo.pop()
+        if isinstance(v, dict | list):
+            deepest = max(deepest, d)
+            todo += [(c, d + 1) for c in (v.values() if isinstance(v, dict) else v)]
+    return deepest
+
+
+# --- a stack file ----------------------------------------------------------------------------
+
+
+def load_stack(path: str) -> Settings:
+    return settings_from_entries(read_stack_file(path), source=path)
+
+
+def read_stack_file(path: str) -> Entries:
+    """The config of a Pulumi.<stack>.yaml. A `{secure: …}` value (anywhere in a key's value)
+    makes the key a secret. Raises SettingsError for a file that cannot be read as a stack file."""
+
+    def fail(problem: str) -> NoReturn:
+        raise SettingsError([problem], source=path)
+
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read(MAX_BYTES + 1)
+    except OSError as e:
+        fail(f"cannot read the stack file: {e.strerror}")
+    if len(data) > MAX_BYTES:
+        fail(f"the stack file is larger than {MAX_BYTES >> 20} MiB")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = data.count(b"\n", 0, e.start) + 1
+        fail(f"byte offset {e.start} (line {line}): not UTF-8 (byte 0x{data[e.start]:02x})")
+    try:
+        doc, problems = _parse_yaml(text)
+    except SettingsError as e:
+        raise SettingsError(e.problems, source=path) from None
+    if problems:
+        raise SettingsError(problems, source=path)
+    if doc is None:
+        doc = {}
+    if not isinstance(doc, dict):
+        fail(f"line 1: the stack file must be a mapping with a config: key, not {_kind(doc)}")
+    stray = [k for k in doc if k not in STACK_FILE_KEYS]
+    if stray:
+        raise SettingsError([f"{_show(k)}: not a stack file key; the {NAMESPACE}: keys go under config:" for k in stray], path)
+    config = doc.get("config")
+    if config is None:
+        return {}
+    if not isinstance(config, dict):
+        fail(f"config: must be a mapping of config keys ({NAMESPACE}:…), not {_kind(config)}")
+    return {k: (_as_engine_passes(v), _has_secure(v)) for k, v in config.items()}
+
+
+def _as_engine_passes(value: object) -> object:
+    """A top-level scalar as text, as the engine passes it to a program (null: empty text), so the
+    rules and the model see one form whichever reader ran; objects and lists stay as they are."""
+    if value is None:
+        return ""
+    return value if isinstance(value, str | dict | list) else json.dumps(value)
+
+
+def _kind(value: object) -> str:
+    kinds: dict[type, str] = {dict: "a mapping", list: "a list", str: "a string"}
+    return kinds.get(type(value), f"a {type(value).__name__}")
+
+
+def _has_secure(value: object) -> bool:
+    if isinstance(value, dict):
+        return set(value) == {"secure"} or any(_has_secure(v) for v in value.values())
+    return isinstance(value, list) and any(_has_secure(v) for v in value)
+
+
+def _doc_path(parts: list[Any]) -> str:
+    """A position in the document as a config key path: [config, gir-lb:tenants, 0, id] ->
+    gir-lb:tenants[0].id."""
+    if len(parts) >= 2 and parts[0] == "config":
+        parts = parts[1:]
+    if not parts:
+        return "document"
+    out = _show(parts[0])
+    for p in parts[1:]:
+        out += f"[{p}]" if isinstance(p, int) else f".{_show(p)}"
+    return out
+
+
+# libyaml's parser when present: the pure-Python one takes about 15 s on a 1 MiB file.
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_RESOLVER = yaml.resolver.Resolver()
+_CONSTRUCTOR = yaml.constructor.SafeConstructor()
+_TYPED = {f"tag:yaml.org,2002:{t}" for t in ("int", "float", "bool", "null")}
+_MERGE = "tag:yaml.org,2002:merge"
+_AWAIT_KEY, _SKIP = object(), object()
+
+
+class _Frame:
+    def __init__(self, container: dict | list, path: list[Any], mark: Any):
+        self.container, self.path, self.mark = container, path, mark
+        self.key: Any = _AWAIT_KEY
+        self.lines: dict[str, int] = {}  # key -> line it was first seen at
+
+
+def _parse_yaml(text: str) -> tuple[Any, list[str]]:
+    """A YAML document built from PyYAML's event stream, which is iterative, instead of its
+    composer, which recurses per level and expands aliases (a few hundred bytes can expand to
+    billions of nodes). Tags, anchors, aliases, several documents and nesting beyond MAX_DEPTH are
+    refused at once; duplicate and non-string keys and unreadable numbers are collected."""
+    problems: list[str] = []
+    stack: list[_Frame] = []
+    root: list[Any] = []
+
+    def at(mark: Any) -> str:  # a yaml.Mark (the C loader's is another type)
+        return f"line {mark.line + 1}, column {mark.column + 1}"
+
+    def fail(mark: Any, problem: str) -> NoReturn:
+        raise SettingsError([f"{at(mark)}: {problem}"])
+
+    def put(value: Any, mark: Any, merge: bool = False) -> None:
+        if not stack:
+            root.append(value)
+            return
+        top = stack[-1]
+        if isinstance(top.container, list):
+            top.container.append(value)
+        elif top.key is _AWAIT_KEY:
+            line = mark.line + 1
+            if merge:
+                problems.append(f"{_doc_path(top.path)}: merge keys (<<) at line {line} are not supported in stack files")
+            elif not isinstance(value, str):
+                shown = "{…}" if isinstance(value, dict) else "[…]" if isinstance(value, list) else repr(value)
+                problems.append(f"{_doc_path(top.path)}: key {_show(shown)} at line {line} is not a string")
+            elif value in top.lines:
+                first = top.lines[value]
+                problems.append(f"{_doc_path([*top.path, value])}: duplicate key at line {line} (first at line {first})")
+            else:
+                top.lines[value] = line
+                top.key = value
+                return
+            top.key = _SKIP
+        else:
+            if top.key is not _SKIP:
+                top.container[top.key] = value
+            top.key = _AWAIT_KEY
+
+    def child_path() -> list[Any]:
+        if not stack:
+            return []
+        top = stack[-1]
+        if isinstance(top.container, list):
+            return [*top.path, len(top.container)]
+        return [*top.path, top.key] if isinstance(top.key, str) else top.path
+
+    def scalar(ev: yaml.ScalarEvent) -> tuple[Any, bool]:
+        tag = _RESOLVER.resolve(yaml.ScalarNode, ev.value, ev.implicit)
+        if tag not in _TYPED:  # strings; timestamps stay text, as the Pulumi CLI reads them
+            return ev.value, tag == _MERGE
+        if len(ev.value) > MAX_NUMBER_CHARS:
+            problems.append(f"{_doc_path(child_path())}: a number of {len(ev.value)} characters at {at(ev.start_mark)}")
+            return None, False
+        node = yaml.ScalarNode(tag, ev.value)
+        try:
+            return _CONSTRUCTOR.yaml_constructors[tag](_CONSTRUCTOR, node), False
+        except ValueError:  # the resolver's patterns admit some, e.g. 0x_ or ._
+            problems.append(f"{_doc_path(child_path())}: {_show(ev.value)!r} at {at(ev.start_mark)} is not a number")
+            return None, False
+
+    documents = 0
+    try:
+        for ev in yaml.parse(text, Loader=_LOADER):
+            if isinstance(ev, yaml.AliasEvent) or getattr(ev, "anchor", None):
+                fail(ev.start_mark, "anchors and aliases (&, *) are not supported in stack files")
+            tag = getattr(ev, "tag", None)
+            if tag is not None:
+                fail(ev.start_mark, f"YAML tags ({_show(tag)}) are not supported in stack files")
+            if isinstance(ev, yaml.DocumentStartEvent):
+                documents += 1
+                if documents > 1:
+                    fail(ev.start_mark, "a stack file holds one YAML document")
+            elif isinstance(ev, yaml.ScalarEvent):
+                value, merge = scalar(ev)
+                put(value, ev.start_mark, merge)
+            elif isinstance(ev, yaml.MappingStartEvent | yaml.SequenceStartEvent):
+                if len(stack) >= MAX_DEPTH:
+                    fail(ev.start_mark, f"nested deeper than {MAX_DEPTH} levels")
+                container: dict | list = {} if isinstance(ev, yaml.MappingStartEvent) else []
+                stack.append(_Frame(container, child_path(), ev.start_mark))
+            elif isinstance(ev, yaml.CollectionEndEvent):
+                done = stack.pop()
+                put(done.container, done.mark)
+    except yaml.MarkedYAMLError as e:
+        mark, context = e.problem_mark or e.context_mark, e.context_mark
+        what = e.problem or e.context or "invalid YAML"
+        if e.problem and e.context:
+            what += f" ({e.context}" + (f" from {at(context)})" if context else ")")
+        where = f"{at(mark)}: " if mark else ""
+        raise SettingsError([f"{where}YAML syntax: {what}".replace("\n", " ")]) from None
+    except yaml.reader.ReaderError as e:
+        # libyaml gives a byte offset, PyYAML a character index
+        pos = e.position if e.encoding == "unicode" else len(text.encode()[: e.position].decode(errors="ignore"))
+        line, column = text.count("\n", 0, pos) + 1, pos - text.rfind("\n", 0, pos)
+        raise SettingsError([f"line {line}, column {column}: unacceptable character #x{e.character:04x}: {e.reason}"]) from None
+    return (root[0] if root else None), problems

@@ -4,15 +4,18 @@ reading and error rules themselves are blueprint.stack_config's), and the secret
 from __future__ import annotations
 
 import pulumi
+from pulumi.runtime import config as runtime_config
 
 from blueprint.settings import NAMESPACE, Settings, check_tls_pair
-from blueprint.stack_config import SettingsError, config_from_engine, parse_settings
+from blueprint.stack_config import SettingsError, settings_from_engine
 
 
 def settings_from_pulumi() -> Settings:
-    cfg = pulumi.Config(NAMESPACE)
-    config = config_from_engine(cfg.get, lambda key: cfg.get_secret(key) is not None)
-    return parse_settings(config, source=f"stack {pulumi.get_stack()}")
+    """All config keys the engine passed (unknown ones too, so they are refused), and which are secrets.
+    The language host passes them in the environment, the Automation API sets them in the runtime."""
+    config = {**runtime_config.get_config_env(), **runtime_config.CONFIG.get()}
+    secret = set(runtime_config.get_config_secret_keys_env()) | {k for k in config if runtime_config.is_config_secret(k)}
+    return settings_from_engine(config, secret, source=f"stack {pulumi.get_stack()}")
 
 
 def secrets_from_pulumi(s: Settings) -> dict[str, pulumi.Output | str | None]:

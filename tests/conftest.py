@@ -6,10 +6,9 @@ import copy
 from pathlib import Path
 
 import pytest
-import yaml
 
 from blueprint.render import render_bundle
-from blueprint.stack_config import config_from_stack_file, parse_settings
+from blueprint.stack_config import parse_settings, read_stack_file
 
 REPO = Path(__file__).resolve().parent.parent
 STACK_FILES = sorted((REPO / "stacks").glob("Pulumi.*.yaml"))
@@ -17,8 +16,9 @@ STACK_NAMES = [p.name.removeprefix("Pulumi.").removesuffix(".yaml") for p in STA
 
 
 def stack_config(name: str) -> dict:
-    doc = yaml.safe_load((REPO / "stacks" / f"Pulumi.{name}.yaml").read_text())
-    return config_from_stack_file(doc)
+    """A stack file's gir-lb keys (without the namespace), for parse_settings."""
+    entries = read_stack_file(str(REPO / "stacks" / f"Pulumi.{name}.yaml"))
+    return {k.removeprefix("gir-lb:"): v for k, (v, _) in entries.items() if k.startswith("gir-lb:")}
 
 
 def member(url: str, **extra) -> dict:

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from blueprint.stack_config import config_from_engine, load_stack, parse_settings
+from blueprint.stack_config import load_stack, settings_from_engine
 
 REPO = Path(__file__).resolve().parents[2]
 STACKS = sorted(p.name.removeprefix("Pulumi.").removesuffix(".yaml") for p in (REPO / "stacks").glob("Pulumi.*.yaml"))
@@ -53,10 +53,9 @@ def engine_config(project: Path, stack: str) -> dict:
 
 
 def settings_seen_by_the_engine(project: Path, stack: str):
-    shown = engine_config(project, stack)
-    return parse_settings(
-        config_from_engine(lambda key: shown[key]["value"] if key in shown else None, lambda key: key in shown),
-        source=f"stack {stack}",
+    shown = json.loads(pulumi(project, "config", "--stack", stack, "--json", "--show-secrets").stdout)
+    return settings_from_engine(
+        {k: v["value"] for k, v in shown.items()}, {k for k, v in shown.items() if v["secret"]}, source=f"stack {stack}"
     )
 
 
@@ -122,3 +121,20 @@ def test_a_stack_with_a_problem_fails_preview_naming_the_key_and_registers_nothi
     assert "gir-lb:network.vip: 10.99.1.50 is outside subnet_cidr 10.20.1.0/24" in done.stdout + done.stderr
     state = json.loads(pulumi(project, "stack", "export", "--stack", "bad").stdout)
     assert not state["deployment"].get("resources")
+
+
+def test_the_program_refuses_unknown_keys_and_plaintext_secrets_the_engine_passes(project):
+    """The program sees every key of the engine's config, not only the model's, and which are secrets."""
+    bad = project / "stacks" / "Pulumi.bad.yaml"
+    bad.write_text((project / "stacks" / "Pulumi.dev.yaml").read_text() + "  gir-lb:netwrok: {}\n")
+    pulumi(project, "stack", "init", "bad")
+    # the CLI refuses a password-like plaintext value unless told --plaintext
+    pulumi(project, "config", "set", "--stack", "bad", "--plaintext", "hacluster_password", "PLAINTEXT-PASSWORD")
+    pulumi(project, "config", "set", "--stack", "bad", "network.vip", "10.20.1.51")  # without --path
+    done = pulumi(project, "preview", "--stack", "bad", check=False)
+    out = done.stdout + done.stderr
+    assert done.returncode != 0
+    assert "gir-lb:netwrok: unknown key; did you mean gir-lb:network?" in out
+    assert "gir-lb:hacluster_password: must be set with `pulumi config set --secret`" in out
+    assert "gir-lb:network.vip: a nested key: set it with `pulumi config set --path 'network.vip' …`" in out
+    assert "PLAINTEXT-PASSWORD" not in out

@@ -4,6 +4,7 @@ The downtime bounds are generous sanity limits; the printed figures are the meas
 
 from __future__ import annotations
 
+import copy
 import csv
 import hashlib
 import os
@@ -120,7 +121,8 @@ def test_a_200_tenant_push_through_the_plan_reaches_both_nodes(lab, tmp_path):
     Read back on both nodes and served through the VIP; then the original stack goes back."""
     doc = yaml.safe_load(lab.stack_file.read_text())
     two = doc["config"]["gir-lb:tenants"]
-    doc["config"]["gir-lb:tenants"] = [{**two[i % len(two)], "id": f"t{i + 1}"} for i in range(200)]
+    doc["config"]["gir-lb:tenants"] = [{**copy.deepcopy(two[i % len(two)]), "id": f"t{i + 1}"} for i in range(200)]
+    # deep copies: safe_dump writes a shared object as an anchor and alias, which stack files refuse
     big = tmp_path / lab.stack_file.name
     big.write_text(yaml.safe_dump(doc))
     settings = load_stack(str(big))
