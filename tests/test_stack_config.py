@@ -73,7 +73,10 @@ def test_a_missing_file_is_a_settings_error(tmp_path):
 
 def test_a_timestamp_stays_text_as_the_pulumi_cli_reads_it(tmp_path):
     found = file_problems(tmp_path, DEV.replace("gir-lb:environment: dev", "gir-lb:environment: 2024-02-30"))
-    assert found == ["gir-lb:environment: String should match pattern '^[a-z][a-z0-9-]{0,31}$'"]
+    assert found == [
+        "gir-lb:environment: '2024-02-30' is not an environment name: a lowercase letter, then up to 31 lowercase"
+        " letters, digits or '-'"
+    ]
 
 
 # --- one path: the same cases through a stack file and through the engine's config ---------------

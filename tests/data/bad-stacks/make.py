@@ -1,7 +1,7 @@
 """Writes the bad-stack corpus once (the files are committed; run again only to add cases):
 each file is stacks/Pulumi.dev.yaml with one thing broken, and expected.yaml names, per file, the
-key path (or file position) its first matching problem must start with. `pending: true` marks a
-rule that blueprint/settings.py does not have yet; `absent:` a text no problem may echo.
+key path (or file position) its first matching problem must start with; `absent:` a text no
+problem may echo.
 
     python tests/data/bad-stacks/make.py
 """
@@ -42,7 +42,6 @@ T1_RWS1 = '{url: "http://t1-rws1.dev.gir.internal:8080", route: T1RWS1}'
 T1_RP1 = '{url: "http://t1-rp1.dev.gir.internal:8889"}'
 T1_RP2 = '{url: "http://t1-rp2.dev.gir.internal:8889"}'
 RWS0 = "gir-lb:tenants[0].rws.members[0].url"
-PENDING = {"pending": True}
 
 # --- reading the file ---------------------------------------------------------------------
 edit("yaml-unclosed-flow-list", "vip: 10.20.1.50", "vip: [10.20.1.50", "line 11, column")
@@ -122,14 +121,14 @@ edit("tenants-a-mapping", "  gir-lb:tenants:\n", "  gir-lb:tenants: {t1: {}}\n  
 edit("environment-uppercase", "gir-lb:environment: dev", "gir-lb:environment: Dev", "gir-lb:environment")
 edit("environment-missing", "  gir-lb:environment: dev\n", "", "gir-lb:environment")
 edit("os-profile-unknown", "gir-lb:os_profile: rhel9", "gir-lb:os_profile: rhel7", "gir-lb:os_profile")
-edit("os-profile-debian-on-aws", "gir-lb:os_profile: rhel9", "gir-lb:os_profile: debian12", "gir-lb:os_profile", **PENDING)
+edit("os-profile-debian-on-aws", "gir-lb:os_profile: rhel9", "gir-lb:os_profile: debian12", "gir-lb:os_profile")
 edit("protect-not-bool", "gir-lb:os_profile: rhel9", "gir-lb:os_profile: rhel9\n  gir-lb:protect: maybe", "gir-lb:protect")
 edit("region-uppercase", "    region: eu-west-1", "    region: EU-west-1", "gir-lb:network.region")
 edit("subnet-id-bad", "subnet_id: subnet-0a1b2c3d4e5f60718", "subnet_id: subnet-xyz", "gir-lb:network.subnet_id")
 edit("subnet-cidr-prefix-33", "subnet_cidr: 10.20.1.0/24", "subnet_cidr: 10.20.1.0/33", "gir-lb:network.subnet_cidr")
 edit("subnet-cidr-host-bits", "subnet_cidr: 10.20.1.0/24", "subnet_cidr: 10.20.1.5/24", "gir-lb:network.subnet_cidr")
 edit("subnet-cidr-ipv6", "subnet_cidr: 10.20.1.0/24", "subnet_cidr: 'fd00::/64'", "gir-lb:network.subnet_cidr")
-edit("subnet-cidr-everything", "subnet_cidr: 10.20.1.0/24", "subnet_cidr: 0.0.0.0/0", "gir-lb:network.subnet_cidr", **PENDING)
+edit("subnet-cidr-everything", "subnet_cidr: 10.20.1.0/24", "subnet_cidr: 0.0.0.0/0", "gir-lb:network.subnet_cidr")
 edit("vip-not-an-address", "vip: 10.20.1.50", "vip: 10.20.1.500", "gir-lb:network.vip")
 edit("vip-leading-zeros", "vip: 10.20.1.50", "vip: 010.20.1.050", "gir-lb:network.vip")
 edit("vip-outside-subnet", "vip: 10.20.1.50", "vip: 10.20.9.50", "gir-lb:network.vip")
@@ -138,20 +137,20 @@ edit("vip-broadcast", "vip: 10.20.1.50", "vip: 10.20.1.255", "gir-lb:network.vip
 edit("vip-aws-reserved", "vip: 10.20.1.50", "vip: 10.20.1.2", "gir-lb:network.vip")
 edit("vip-is-a-node", "vip: 10.20.1.50", "vip: 10.20.1.11", "gir-lb:cluster.nodes[0].ip")
 edit("vip-mode-unknown", "vip: 10.20.1.50", "vip: 10.20.1.50\n    vip_mode: gcp", "gir-lb:network.vip_mode")
-edit("vip-mode-l2-on-aws", "vip: 10.20.1.50", "vip: 10.20.1.50\n    vip_mode: l2", "gir-lb:network.vip_mode", **PENDING)
+edit("vip-mode-l2-on-aws", "vip: 10.20.1.50", "vip: 10.20.1.50\n    vip_mode: l2", "gir-lb:network.vip_mode")
 case("vip-mode-l2-on-aws-unfenced",
      DEV.replace("vip: 10.20.1.50", "vip: 10.20.1.50\n    vip_mode: l2").replace("    name: gir-lb-dev",
                                                                               "    name: gir-lb-dev\n    fencing: {mode: disabled}"),
-     "gir-lb:network.vip_mode", **PENDING)
+     "gir-lb:network.vip_mode")
 edit("client-cidrs-empty", "client_cidrs: [10.20.0.0/16]", "client_cidrs: []", "gir-lb:network.client_cidrs")
 edit("client-cidrs-a-string", "client_cidrs: [10.20.0.0/16]", "client_cidrs: 10.20.0.0/16", "gir-lb:network.client_cidrs")
 edit("client-cidrs-injection", "client_cidrs: [10.20.0.0/16]", "client_cidrs: ['10.20.0.0/16; rm -rf /']",
      "gir-lb:network.client_cidrs[0]")
 edit("client-cidrs-duplicate", "client_cidrs: [10.20.0.0/16]", "client_cidrs: [10.20.0.0/16, 10.20.0.0/16]",
-     "gir-lb:network.client_cidrs", **PENDING)
+     "gir-lb:network.client_cidrs")
 edit("admin-cidrs-missing", "    admin_cidrs: [10.20.250.0/24]\n", "", "gir-lb:network.admin_cidrs")
 edit("admin-cidrs-duplicate", "admin_cidrs: [10.20.250.0/24]", "admin_cidrs: [10.20.250.0/24, 10.20.250.0/24]",
-     "gir-lb:network.admin_cidrs", **PENDING)
+     "gir-lb:network.admin_cidrs")
 edit("instance-type-space", "instance_type: t3.medium", "instance_type: t3 medium", "gir-lb:network.instance_type")
 edit("network-unknown-field", "vip: 10.20.1.50", "vip: 10.20.1.50\n    vpc: vpc-1", "gir-lb:network.vpc")
 edit("cluster-name-too-long", "name: gir-lb-dev", "name: gir-lb-dev-cluster-1", "gir-lb:cluster.name")
@@ -163,9 +162,9 @@ edit("node-ip-duplicate", "ip: 10.20.1.12", "ip: 10.20.1.11", "gir-lb:cluster.no
 edit("node-name-underscore", "name: lb-dev-a", "name: lb_dev_a", "gir-lb:cluster.nodes[0].name")
 edit("node-ip-outside-subnet", "ip: 10.20.1.11", "ip: 10.20.2.11", "gir-lb:cluster.nodes[0].ip")
 edit("node-ip-missing", "{name: lb-dev-a, ip: 10.20.1.11}", "{name: lb-dev-a}", "gir-lb:cluster.nodes[0].ip")
-edit("node-ip-network-address", "ip: 10.20.1.11", "ip: 10.20.1.0", "gir-lb:cluster.nodes[0].ip", **PENDING)
-edit("node-ip-broadcast", "ip: 10.20.1.11", "ip: 10.20.1.255", "gir-lb:cluster.nodes[0].ip", **PENDING)
-edit("node-ip-aws-reserved", "ip: 10.20.1.11", "ip: 10.20.1.1", "gir-lb:cluster.nodes[0].ip", **PENDING)
+edit("node-ip-network-address", "ip: 10.20.1.11", "ip: 10.20.1.0", "gir-lb:cluster.nodes[0].ip")
+edit("node-ip-broadcast", "ip: 10.20.1.11", "ip: 10.20.1.255", "gir-lb:cluster.nodes[0].ip")
+edit("node-ip-aws-reserved", "ip: 10.20.1.11", "ip: 10.20.1.1", "gir-lb:cluster.nodes[0].ip")
 edit("transport-udpu-on-rhel9", "name: gir-lb-dev", "name: gir-lb-dev\n    transport: udpu", "gir-lb:cluster.transport")
 edit("token-too-short", "name: gir-lb-dev", "name: gir-lb-dev\n    token_ms: 100", "gir-lb:cluster.token_ms")
 edit("knet-interval-not-below-timeout", "name: gir-lb-dev", "name: gir-lb-dev\n    knet_ping_interval_ms: 300",
@@ -235,14 +234,14 @@ member(T1_RWS1, "http://t1-rws1.dev.gir.internal:8080#x", RWS0, "member-url-frag
 member(T1_RWS1, "http://t1_rws1.dev.gir.internal:8080", RWS0, "member-url-underscore-host")
 member(T1_RWS1, "http://[fd00::1]:8080", RWS0, "member-url-ipv6")
 member(T1_RWS1, "http://admin@t1-rws1.dev.gir.internal:8080", RWS0, "member-url-user")
-member(T1_RWS1, "http://admin:HUNTER2@t1-rws1.dev.gir.internal:8080", RWS0, "member-url-password", absent="HUNTER2", **PENDING)
+member(T1_RWS1, "http://admin:HUNTER2@t1-rws1.dev.gir.internal:8080", RWS0, "member-url-password", absent="HUNTER2")
 member(T1_RWS1, "http://10.20.1.50:8080", RWS0, "member-is-the-vip")
-member(T1_RWS1, "http://10.20.1.11:8080", RWS0, "member-is-a-node", **PENDING)
-member(T1_RWS1, "http://167772161:8080", RWS0, "member-host-decimal-ipv4", **PENDING)
-member(T1_RWS1, "http://0x0a000001:8080", RWS0, "member-host-hex-ipv4", **PENDING)
-member(T1_RWS1, "http://012.0.0.1:8080", RWS0, "member-host-octal-ipv4", **PENDING)
-member(T1_RWS1, "http://10.1:8080", RWS0, "member-host-short-ipv4", **PENDING)
-edit("member-url-duplicate", T1_RP2, T1_RP1, "gir-lb:tenants[0].rp.members[1].url", **PENDING)
+member(T1_RWS1, "http://10.20.1.11:8080", RWS0, "member-is-a-node")
+member(T1_RWS1, "http://167772161:8080", RWS0, "member-host-decimal-ipv4")
+member(T1_RWS1, "http://0x0a000001:8080", RWS0, "member-host-hex-ipv4")
+member(T1_RWS1, "http://012.0.0.1:8080", RWS0, "member-host-octal-ipv4")
+member(T1_RWS1, "http://10.1:8080", RWS0, "member-host-short-ipv4")
+edit("member-url-duplicate", T1_RP2, T1_RP1, "gir-lb:tenants[0].rp.members[1].url")
 
 if __name__ == "__main__":
     for old in HERE.glob("*.yaml"):
@@ -252,4 +251,4 @@ if __name__ == "__main__":
     expected = {f"{name}.yaml": want for name, (_, want) in CASES.items()}
     header = "# Written by make.py: per bad stack file, the start of the problem its error must have.\n"
     (HERE / "expected.yaml").write_text(header + yaml.safe_dump(expected, sort_keys=False, allow_unicode=True, width=200))
-    print(f"{len(CASES)} files, {sum(bool(w.get('pending')) for _, w in CASES.values())} pending")
+    print(f"{len(CASES)} files")
