@@ -6,6 +6,7 @@ import copy
 from pathlib import Path
 
 import pytest
+from hypothesis import strategies as st
 
 from blueprint.render import render_bundle
 from blueprint.stack_config import parse_settings, read_stack_file
@@ -79,3 +80,8 @@ def write_tree(settings, dest: Path) -> Path:
 @pytest.fixture
 def settings_of():
     return lambda cfg: parse_settings(cfg, source="test")
+
+
+# Hypothesis strategies shared by the generated-settings tests (apache2 -t, and httpd serving live).
+TENANT_IDS = st.lists(st.from_regex(r"[a-z][a-z0-9]{0,15}", fullmatch=True), min_size=1, max_size=5, unique=True)
+WEBDAV_EXTRA_PATHS = st.lists(st.from_regex(r"dest[0-9]{1,3}", fullmatch=True), max_size=3, unique=True)

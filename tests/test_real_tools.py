@@ -19,7 +19,17 @@ from blueprint.drift import probe_script
 from blueprint.plan import comment_out_listen
 from blueprint.render import render_bundle
 from blueprint.stack_config import parse_settings
-from conftest import REPO, STACK_FILES, STACK_NAMES, base_config, stack_config, tenant, write_tree
+from conftest import (
+    REPO,
+    STACK_FILES,
+    STACK_NAMES,
+    TENANT_IDS,
+    WEBDAV_EXTRA_PATHS,
+    base_config,
+    stack_config,
+    tenant,
+    write_tree,
+)
 
 pytestmark = pytest.mark.tools
 SCHEMA = REPO / "tests" / "data" / "pulumi-project.schema.json"
@@ -100,8 +110,8 @@ def test_apache_check_fails_on_a_broken_file(tmp_path, breakage):
 
 @hsettings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
-    ids=st.lists(st.from_regex(r"[a-z][a-z0-9]{0,15}", fullmatch=True), min_size=1, max_size=5, unique=True),
-    extra=st.lists(st.from_regex(r"dest[0-9]{1,3}", fullmatch=True), max_size=3, unique=True),
+    ids=TENANT_IDS,
+    extra=WEBDAV_EXTRA_PATHS,
     agents=st.integers(1, 20000),
     tls=st.booleans(),
     https=st.booleans(),

@@ -10,16 +10,17 @@ from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
 from blueprint.stack_config import parse_settings
-from conftest import base_config, tenant
+from conftest import TENANT_IDS, WEBDAV_EXTRA_PATHS, base_config, tenant
 from live.conftest import push_step, tls_pair
 from live.harness import ApacheNode, free_ports, request
 
 pytestmark = pytest.mark.tools
 
+
 @hsettings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
-    ids=st.lists(st.from_regex(r"[a-z][a-z0-9]{0,15}", fullmatch=True), min_size=1, max_size=6, unique=True),
-    extra=st.lists(st.from_regex(r"dest[0-9]{1,3}", fullmatch=True), max_size=3, unique=True),
+    ids=TENANT_IDS,
+    extra=WEBDAV_EXTRA_PATHS,
     agents=st.integers(1, 3000),
     tls=st.booleans(),
     https_member=st.booleans(),
