@@ -16,12 +16,11 @@ import pulumi_random as random
 import pulumi_tls as tls
 from pulumi_command import remote
 
+from blueprint.iam import CLUSTER_TAG, agent_policy
 from blueprint.plan import Step, build_plan, encode_stdin
 from blueprint.render import Bundle
 from blueprint.settings import Settings, vip_problem
 from blueprint.stack_config import SettingsError
-
-CLUSTER_TAG = "gir-lb:cluster"
 
 
 def _child(parent: pulumi.Resource, **extra) -> pulumi.ResourceOptions:
@@ -108,7 +107,6 @@ class Identity(pulumi.ComponentResource):
 
     def __init__(self, name: str, s: Settings, account_id: str, opts: pulumi.ResourceOptions | None = None):
         super().__init__("gir-lb:identity:Identity", name, None, opts)
-        region = s.network.region
         self.role = aws.iam.Role(
             f"{name}-role",
             assume_role_policy=json.dumps(
@@ -119,30 +117,7 @@ class Identity(pulumi.ComponentResource):
             ),
             opts=_child(self),
         )
-        policy = {
-            "Version": "2012-10-17",
-            "Statement": [
-                # Describe* cannot be scoped to resources in EC2.
-                {"Sid": "Describe", "Effect": "Allow", "Action": "ec2:DescribeInstances", "Resource": "*"},
-                {
-                    "Sid": "MoveVip",
-                    "Effect": "Allow",
-                    "Action": ["ec2:AssignPrivateIpAddresses", "ec2:UnassignPrivateIpAddresses"],
-                    "Resource": f"arn:aws:ec2:{region}:{account_id}:network-interface/*",
-                    "Condition": {
-                        "StringEquals": {"ec2:Subnet": f"arn:aws:ec2:{region}:{account_id}:subnet/{s.network.subnet_id}"}
-                    },
-                },
-                {
-                    "Sid": "Fence",
-                    "Effect": "Allow",
-                    "Action": ["ec2:StopInstances", "ec2:StartInstances"],
-                    "Resource": f"arn:aws:ec2:{region}:{account_id}:instance/*",
-                    "Condition": {"StringEquals": {f"aws:ResourceTag/{CLUSTER_TAG}": s.cluster.name}},
-                },
-            ],
-        }
-        aws.iam.RolePolicy(f"{name}-policy", role=self.role.id, policy=json.dumps(policy), opts=_child(self))
+        aws.iam.RolePolicy(f"{name}-policy", role=self.role.id, policy=json.dumps(agent_policy(s, account_id)), opts=_child(self))
         self.profile = aws.iam.InstanceProfile(f"{name}-profile", role=self.role.name, opts=_child(self))
         self.register_outputs({"instance_profile": self.profile.name})
 
