@@ -13,7 +13,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from .drift import compare, probe_script
+from .drift import compare, probe_script, report
 from .render import render_bundle
 from .settings import Settings
 from .stack_config import SettingsError, load_stack
@@ -37,13 +37,6 @@ def load(args: argparse.Namespace) -> Settings:
         sys.exit(1)
 
 
-def report_drift(node: str, findings: list) -> str:
-    drifted = [f for f in findings if not f.ok]
-    lines = [f"{node}: {len(findings) - len(drifted)} of {len(findings)} items match the stack"]
-    lines += [f"  DRIFT {f.item}: wanted {f.wanted}, found {f.found}" for f in drifted]
-    return "\n".join(lines)
-
-
 def cmd_drift(args: argparse.Namespace) -> int:
     settings = load(args)
     bundle = render_bundle(settings)
@@ -54,7 +47,7 @@ def cmd_drift(args: argparse.Namespace) -> int:
         print("\n".join(f"{n.name} {n.ip} {settings.ssh.user}" for n in settings.cluster.nodes))
         return 0
     findings = compare(settings, bundle, sys.stdin.read())
-    print(report_drift(args.node, findings))
+    print(report(args.node, findings))
     return 0 if all(f.ok for f in findings) else 1
 
 

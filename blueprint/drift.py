@@ -93,3 +93,11 @@ def compare(s: Settings, bundle: Bundle, output: str) -> list[Finding]:
         findings += [Finding(f"corosync {k}", v, found(f"corosync {k}")) for k, v in _corosync_expected(s).items()]
     findings.append(Finding("cib (resources, constraints, properties)", "in-sync", found("cib")))
     return findings
+
+
+def report(node: str, findings: list[Finding]) -> str:
+    """One line for the node, one per drifted item."""
+    drifted = [f for f in findings if not f.ok]
+    lines = [f"{node}: {len(findings) - len(drifted)} of {len(findings)} items match the stack"]
+    lines += [f"  DRIFT {f.item}: wanted {f.wanted}, found {f.found}" for f in drifted]
+    return "\n".join(lines)

@@ -12,7 +12,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from blueprint.__main__ import report_drift
+from blueprint.drift import report
 
 from .boxes import LabError
 from .runner import Lab
@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
             lab.down()
         elif args.command == "drift":
             findings = lab.drift()
-            print("\n".join(report_drift(node, found) for node, found in findings.items()))
+            print("\n".join(report(node, found) for node, found in findings.items()))
             return 0 if all(f.ok for found in findings.values() for f in found) else 1
         elif args.command in ("apply", "replace"):
             if not args.target:

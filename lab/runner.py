@@ -25,7 +25,7 @@ from functools import cached_property
 from pathlib import Path
 
 from blueprint.drift import Finding, compare, probe_script
-from blueprint.plan import build_plan
+from blueprint.plan import Step, build_plan
 from blueprint.render import render_bundle
 from blueprint.settings import Settings
 from blueprint.stack_config import load_stack
@@ -101,13 +101,17 @@ class Lab:
 
     # ---- day 2: changes and replacements through the plan ----------------------------------------------
 
+    def run_steps(self, plan: list[Step]) -> dict[str, str]:
+        """Runs the steps in order with the lab's hacluster password; each step's output by name."""
+        return {st.name: steps.run_step(self.nodes, st, self.password) for st in plan}
+
     def apply(self, stack_file: Path) -> dict[str, str]:
         """Runs, in plan order, exactly the steps whose trigger differs between the deployed stack
         and `stack_file`, as `pulumi up` does; returns each step's output by name. A failing step
         stops the run and leaves the deployed stack as it was."""
         before = {st.name: st.trigger for st in steps.plan_of(self.deployed_file)}
         changed = [st for st in steps.plan_of(stack_file) if before.get(st.name) != st.trigger]
-        outputs = {st.name: steps.run_step(self.nodes, st, self.password) for st in changed}
+        outputs = self.run_steps(changed)
         self.deployed_file.write_text(stack_file.read_text())
         return outputs
 
@@ -122,12 +126,11 @@ class Lab:
         """A new hacluster password: on AWS a changed secret changes the stdin of exactly the steps
         that read it, and pulumi-command runs a command again when an input changes."""
         self.password_file.write_text(secrets.token_urlsafe(24))
-        return {st.name: steps.run_step(self.nodes, st, self.password)
-                for st in steps.plan_of(self.deployed_file) if st.stdin == "hacluster_password"}
+        return self.run_steps([st for st in steps.plan_of(self.deployed_file) if st.stdin == "hacluster_password"])
 
     def rerun_every_step(self) -> dict[str, str]:
         """Every step again, as a new SSH key does on AWS (it is an input of every command)."""
-        return {st.name: steps.run_step(self.nodes, st, self.password) for st in steps.plan_of(self.deployed_file)}
+        return self.run_steps(steps.plan_of(self.deployed_file))
 
     def replace_node(self, name: str) -> dict[str, str]:
         """A new machine for node `name`: powered off, its disk thrown away, booted with the same
@@ -140,8 +143,7 @@ class Lab:
         shutil.rmtree(self.state / "nodes" / name)
         node = self.topology.boot_node(index)
         steps.cloud_init_substitute([node], render_bundle(load_stack(str(self.deployed_file))).user_data)
-        rerun = [st for st in plan if index in st.reruns_on_replace_of]
-        return {st.name: steps.run_step(self.nodes, st, self.password) for st in rerun}
+        return self.run_steps([st for st in plan if index in st.reruns_on_replace_of])
 
     def smaller_stack(self, folder: Path) -> Path:
         """The lab's stack with the last tenant's second RP member removed (see steps.smaller_stack)."""
