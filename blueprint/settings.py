@@ -357,7 +357,9 @@ class FencingSettings(Model):
     mode: Literal["fence_aws", "disabled"] = Field(
         "fence_aws", description="disabled turns STONITH off: an explicit, unsafe opt-out"
     )
-    delay_s: int = Field(15, ge=0, le=120, description="pcmk_delay_max: breaks a fence race")
+    delay_s: int = Field(
+        15, ge=0, le=120, description="priority-fencing-delay: in a split the node running httpd fences first and keeps the VIP"
+    )
 
 
 class ClusterSettings(Model):
@@ -598,8 +600,11 @@ class Settings(Model):
                 why = "l2 (IPaddr2 alone) cannot move an address on AWS, whose network delivers only addresses assigned"
                 items.append(("network.vip_mode", why + " through its API: use aws"))
             return items
-        if self.platform == "lab" and profile != "debian12":
-            items.append(("os_profile", "the lab runs Debian 12 in network namespaces: use debian12"))
+        if self.platform == "lab":
+            # The lab runs both VIP modes: aws and fence_aws against its EC2 emulator (lab/ec2.py).
+            if profile != "debian12":
+                items.append(("os_profile", "the lab runs Debian 12 in network namespaces: use debian12"))
+            return items
         if vip_mode == "aws":
             items.append(("network.vip_mode", f"aws (awsvip) calls the EC2 API, which platform {self.platform} has not: use l2"))
         if self.fencing:

@@ -16,6 +16,7 @@ downtime through the VIP).
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import shutil
@@ -30,7 +31,7 @@ from blueprint.render import render_bundle
 from blueprint.settings import Settings
 from blueprint.stack_config import load_stack
 
-from . import probing, steps
+from . import ec2, probing, steps
 from .boxes import Box, LabError, wait_for
 from .probing import Probe
 from .topology import Topology, missing_packages
@@ -93,6 +94,21 @@ class Lab:
         """The stack as last applied: what `apply` compares against (Pulumi's state, for the lab)."""
         return self.state / "deployed-stack.yaml"
 
+    @property
+    def ec2_world(self) -> dict | None:
+        """What the EC2 emulator made (instances, ENIs, subnet), for a stack that needs it."""
+        path = self.state / "ec2.json"
+        return json.loads(path.read_text()) if ec2.emulated(self.settings) and path.exists() else None
+
+    @property
+    def instance_ids(self) -> list[str]:
+        world = self.ec2_world
+        return [n["instance_id"] for n in world["nodes"]] if world else []
+
+    def ec2_history(self) -> list[dict]:
+        path = self.state / "ec2-history.jsonl"
+        return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
     def node_index(self, name: str) -> int:
         names = [n.name for n in self.settings.cluster.nodes]
         if name not in names:
@@ -103,7 +119,7 @@ class Lab:
 
     def run_steps(self, plan: list[Step]) -> dict[str, str]:
         """Runs the steps in order with the lab's hacluster password; each step's output by name."""
-        return {st.name: steps.run_step(self.nodes, st, self.password) for st in plan}
+        return {st.name: steps.run_step(self.nodes, st, self.password, self.instance_ids) for st in plan}
 
     def apply(self, stack_file: Path) -> dict[str, str]:
         """Runs, in plan order, exactly the steps whose trigger differs between the deployed stack
@@ -198,13 +214,16 @@ class Lab:
         self.topology.start_simple_box("client", self.topology.client_ip)
         self.topology.start_backends()
         t = phase("switch, client, fake members", t)
+        if ec2.emulated(s):
+            self.topology.start_ec2(self.stack_file)
+            t = phase(f"EC2 emulator at {ec2.endpoint(s)}", t)
         for i in range(len(s.cluster.nodes)):
             self.topology.boot_node(i)
         t = phase("nodes booted", t)
         steps.cloud_init_substitute(self.nodes, bundle.user_data)
         t = phase("user-data runcmd on both nodes", t)
         for step in plan:
-            steps.run_step(self.nodes, step, password)
+            steps.run_step(self.nodes, step, password, self.instance_ids)
             t = phase(f"step {step.name} ({s.cluster.nodes[step.node].name})", t)
         self.deployed_file.write_text(self.stack_file.read_text())
         self.wait_serving(120)
@@ -277,6 +296,7 @@ class Lab:
         return measured
 
     def down(self) -> None:
+        self.topology.stop_ec2()
         for name in self.topology.box_names:
             self.box(name).kill()
         shutil.rmtree(self.state, ignore_errors=True)

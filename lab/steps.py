@@ -14,21 +14,25 @@ from blueprint.stack_config import load_stack
 from .boxes import Box, LabError
 
 
-def run_step(nodes: list[Box], step: Step, password: str) -> str:
+def run_step(nodes: list[Box], step: Step, password: str, instance_ids: list[str] | tuple[str, ...] = ()) -> str:
     node = nodes[step.node]
     if step.stdin == "tls":
         raise LabError("the lab stack must not enable TLS (the lab has no certificate source)")
     stdin = encode_stdin(step, password if step.stdin else None)
-    done = node.run("bash", "-c", step.script, step.name, *step.filled_args(), stdin=stdin, timeout=600)
+    done = node.run("bash", "-c", step.script, step.name, *step.filled_args(instance_ids), stdin=stdin, timeout=600)
     if done.returncode != 0:
         raise LabError(f"step {step.name} on {node.name} failed:\n{done.stdout[-1500:]}\n{done.stderr[-1500:]}")
     return done.stdout
 
 
 def cloud_init_substitute(nodes: list[Box], user_data: str) -> None:
-    """Packages are checked, not installed; the user-data's runcmd runs on every node."""
+    """Packages are checked, not installed; the user-data's write_files and runcmd run on every
+    node, in cloud-init's order."""
     doc = yaml.safe_load(user_data)
     for node in nodes:
+        for f in doc.get("write_files", []):
+            install = ["install", "-D", "-m", f.get("permissions", "0644"), "/dev/stdin", f["path"]]
+            node.run(*install, stdin=f["content"], check=True)
         for cmd in doc.get("runcmd", []):
             done = node.run(*cmd)
             if done.returncode != 0 and cmd[:3] != ["pcs", "cluster", "destroy"]:

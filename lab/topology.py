@@ -4,14 +4,18 @@ systemctl/killall stand-ins), the fake members in the backends box, and the clie
 from __future__ import annotations
 
 import os
+import select
 import shlex
+import signal
 import subprocess
+import sys
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from blueprint.settings import Settings
 
-from .boxes import Box, LabError, reaper_command, wait_for
+from . import ec2
+from .boxes import CLEAN_ENV, Box, LabError, reaper_command, wait_for
 
 HERE = Path(__file__).resolve().parent
 SHIMS = HERE / "shims"
@@ -19,7 +23,25 @@ FAKE_MEMBER = HERE / "fake_member.py"
 PACKAGES = [
     line.strip() for line in (HERE / "debian-packages.txt").read_text().splitlines() if line.strip() and not line.startswith("#")
 ]
-NODE_DISKS = ("etc", "var/lib", "var/log", "usr/bin")
+NODE_DISKS = ("etc", "var/lib", "var/log", "usr/bin", "root")
+
+
+def mac_of(ip: str) -> str:
+    """eth0's MAC, locally administered, from the box's IP (see Topology.plug)."""
+    return "02:00:" + ":".join(f"{int(octet):02x}" for octet in ip.split("."))
+
+
+def ended(pid: int) -> bool:
+    """True once `pid` is gone or a zombie (reaped here if it is our child)."""
+    try:
+        if os.waitpid(pid, os.WNOHANG)[0] == pid:
+            return True
+    except ChildProcessError:
+        pass
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] in ("Z", "X")
+    except (FileNotFoundError, ProcessLookupError):
+        return True
 
 
 def missing_packages(packages: list[str] = PACKAGES) -> list[str]:
@@ -46,7 +68,8 @@ class Topology:
 
     @property
     def box_names(self) -> list[str]:
-        return [n.name for n in self.settings.cluster.nodes] + ["backends", "client", "switch"]
+        extra = ["ec2"] if ec2.emulated(self.settings) else []
+        return [n.name for n in self.settings.cluster.nodes] + ["backends", "client", *extra, "switch"]
 
     @property
     def prefix(self) -> int:
@@ -69,7 +92,7 @@ class Topology:
         instance; a new MAC would leave the peers' ARP entries stale for tens of seconds."""
         switch = self.box("switch")
         port = f"p-{box.name}"[:15]
-        mac = "02:00:" + ":".join(f"{int(octet):02x}" for octet in ip.split("."))  # locally administered
+        mac = mac_of(ip)
         switch.run("ip", "link", "del", port, net_only=True)
         switch.run(
             "ip", "link", "add", port, "type", "veth", "peer", "name", "eth0", "address", mac, "netns", str(box.pid),
@@ -102,6 +125,13 @@ class Topology:
             target = root / "usr/bin.upper" / shim
             target.write_text((SHIMS / shim).read_text().replace("@HOST_PID_NAMESPACE@", host_pidns))
             target.chmod(0o755)
+        if ec2.emulated(self.settings):
+            for path, (content, mode) in ec2.node_files(self.settings).items():
+                disk = next(d for d in NODE_DISKS if path.startswith(f"/{d}/"))
+                target = root / f"{disk}.upper" / path.removeprefix(f"/{disk}/")
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_text(content)
+                target.chmod(mode)
         return root
 
     def boot_node(self, index: int) -> Box:
@@ -120,11 +150,59 @@ class Topology:
         box = self.box(node.name)
         box.start(reaper_command(setup), namespaces=("--mount", "--uts", "--ipc", "--net"))
         self.plug(box, str(node.ip))
+        if ec2.emulated(self.settings):
+            box.run(*ec2.imds_route(str(node.ip)), net_only=True, check=True)
         # What a booted host starts by itself: pcsd where enabled, the cluster once enabled.
         for unit in ("pcsd", "corosync", "pacemaker"):
             if box.run("systemctl", "is-enabled", unit).returncode == 0:
                 box.run("systemctl", "start", unit, check=True)
         return box
+
+    def start_ec2(self, stack_file: Path) -> int:
+        """The ec2 box (the API and the metadata addresses) and the emulator in its network
+        namespace; returns the emulator's PID. The emulator stays in the host's PID namespace: it
+        powers the nodes' boxes off and on."""
+        box = self.start_simple_box("ec2", ec2.api_ip(self.settings))
+        box.run("ip", "addr", "add", f"{ec2.IMDS_IP}/32", "dev", "eth0", net_only=True, check=True)
+        # The metadata service answers the nodes also while the API address is gone.
+        subnet = str(self.settings.network.subnet_cidr)
+        box.run("ip", "route", "add", subnet, "dev", "eth0", "metric", "1000", net_only=True, check=True)
+        with open(self.state / "ec2.log", "w") as log:
+            proc = subprocess.Popen(
+                [*box.enter("-n"), sys.executable, "-m", "lab.ec2", str(self.state), str(stack_file)],
+                stdout=subprocess.PIPE, stderr=log, text=True, start_new_session=True,
+                env=CLEAN_ENV | {"PYTHONPATH": str(HERE.parent)}, cwd=HERE.parent,
+            )
+        assert proc.stdout is not None  # stdout=PIPE
+        ready = select.select([proc.stdout], [], [], 60)[0] and proc.stdout.readline().strip() == "ready"
+        proc.stdout.close()
+        if not ready:
+            proc.kill()
+            raise LabError(f"the EC2 emulator did not start: {(self.state / 'ec2.log').read_text()[-2000:]}")
+        self.emulator_pid_file.write_text(str(proc.pid))
+        return proc.pid
+
+    @property
+    def emulator_pid_file(self) -> Path:
+        return self.state / "ec2-emulator.pid"
+
+    def stop_ec2(self) -> None:
+        """Ends the emulator by its recorded PID, if that PID is still the emulator of this lab."""
+        try:
+            pid = int(self.emulator_pid_file.read_text())
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except (FileNotFoundError, ValueError, ProcessLookupError):
+            return
+        if b"lab.ec2" in cmdline and str(self.state).encode() in cmdline:
+            os.kill(pid, signal.SIGKILL)
+            wait_for("the EC2 emulator to end", lambda: ended(pid), 10, 0.05)
+        self.emulator_pid_file.unlink(missing_ok=True)
+
+    def set_ec2_reachable(self, reachable: bool) -> None:
+        """Takes the API address off the ec2 box (or puts it back): calls to it then go unanswered,
+        as when the EC2 API cannot be reached. The metadata service stays, as it is local on EC2."""
+        verb = "add" if reachable else "del"
+        self.box("ec2").run("ip", "addr", verb, f"{ec2.api_ip(self.settings)}/{self.prefix}", "dev", "eth0", net_only=True, check=True)
 
     def start_backends(self) -> Box:
         box = self.start_simple_box("backends", self.backend_ip)

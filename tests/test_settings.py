@@ -537,12 +537,18 @@ def test_rhel6_has_no_aws_agents_so_it_runs_on_a_lan():
     assert parse_settings(base_config("rhel6")).platform == "lan"
 
 
-def test_the_lab_needs_debian12_an_l2_vip_and_no_fencing():
+def test_the_lab_needs_debian12_and_runs_either_vip_mode():
     cfg = base_config(platform="lab")
+    assert problems(cfg) == ["gir-lb:os_profile: the lab runs Debian 12 in network namespaces: use debian12"]
+    cfg["os_profile"] = "debian12"  # vip_mode aws and fence_aws: against the lab's EC2 emulator
+    assert parse_settings(cfg).fencing
+
+
+def test_a_lan_has_no_ec2_api():
+    cfg = base_config("rhel8", platform="lan")
     assert problems(cfg) == [
-        "gir-lb:os_profile: the lab runs Debian 12 in network namespaces: use debian12",
-        "gir-lb:network.vip_mode: aws (awsvip) calls the EC2 API, which platform lab has not: use l2",
-        "gir-lb:cluster.fencing.mode: fence_aws powers off EC2 instances, which platform lab has not: use disabled",
+        "gir-lb:network.vip_mode: aws (awsvip) calls the EC2 API, which platform lan has not: use l2",
+        "gir-lb:cluster.fencing.mode: fence_aws powers off EC2 instances, which platform lan has not: use disabled",
     ]
 
 
