@@ -1,4 +1,4 @@
-"""python -m lab up|status|down|failover [--node|--httpd] [--name NAME] [--stack STACK]
+"""python -m lab up|status|down|failover [--node|--httpd|--split] [--name NAME] [--stack STACK]
    python -m lab apply STACK_FILE     run the steps a changed stack file changes (as `pulumi up`)
    python -m lab drift                does each node still run what the stack says (content hashes)?
    python -m lab replace NODE         a new machine for NODE (fresh disk, same name and IP), then
@@ -27,6 +27,7 @@ def main(argv: list[str] | None = None) -> int:
     kind = parser.add_mutually_exclusive_group()
     kind.add_argument("--node", action="store_const", dest="kind", const="node", help="kill the active node")
     kind.add_argument("--httpd", action="store_const", dest="kind", const="httpd", help="SIGKILL httpd on the active node")
+    kind.add_argument("--split", action="store_const", dest="kind", const="split", help="cut the link between the nodes (lab-aws)")
     args = parser.parse_args(argv)
     lab = Lab(args.name, args.stack)
     try:

@@ -75,7 +75,9 @@ async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, arg
                     status = "302 Found"
                     scheme = "https" if args.tls else "http"
                     extra.append(("Location", f"{scheme}://{args.host}:{args.port}/rcs/after"))
-            body = {"member": args.name, "path": target, "method": method, "cookie": cookie}
+            # "via": the address the request came from, i.e. the lab node whose httpd proxied it.
+            via = writer.get_extra_info("peername")[0]
+            body = {"member": args.name, "path": target, "method": method, "cookie": cookie, "via": via}
             writer.write(response(status, body, extra))
             await writer.drain()
             if headers.get("connection", "").lower() == "close":

@@ -1,11 +1,13 @@
 """The lab's HTTP prober, run inside the client box: one GET to HOST:80 PATH every INTERVAL s, each
 on a new connection, until MAX_S have passed or the STOP file exists. Appends one line per finished
-request to OUT: "<sent at, epoch s> <status, 0 for an error or a timeout> <latency s>".
+request to OUT: "<sent at, epoch s> <status, 0 for an error or a timeout> <latency s> <via>", where
+via is the address of the lab node that proxied the request (the fake member's "via"), or "-".
 
     python3 probe_client.py HOST PATH OUT STOP MAX_S INTERVAL TIMEOUT
 """
 
 import http.client
+import json
 import os
 import sys
 import threading
@@ -24,12 +26,14 @@ def main() -> None:
         try:
             connection = http.client.HTTPConnection(host, 80, timeout=timeout)
             connection.request("GET", path, headers={"Connection": "close"})
-            status = connection.getresponse().status
+            answer = connection.getresponse()
+            status, body = answer.status, answer.read()
             connection.close()
+            via = json.loads(body).get("via", "-") if status == 200 else "-"
         except Exception:
-            status = 0
+            status, via = 0, "-"
         with lock:
-            rows.write(f"{sent_at:.3f} {status} {time.time() - sent_at:.4f}\n")
+            rows.write(f"{sent_at:.3f} {status} {time.time() - sent_at:.4f} {via}\n")
         in_flight.release()
 
     start, sent = time.time(), 0

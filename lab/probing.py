@@ -22,6 +22,7 @@ class ProbeRow(NamedTuple):
     at: float  # when the request was sent (epoch seconds)
     status: int  # HTTP status, or 0 for an error or a timeout
     latency: float  # seconds until the answer (or the error)
+    via: str = "-"  # the lab node address that proxied a 200, or "-"
 
 
 @dataclass
@@ -38,8 +39,8 @@ class Probe:
         found = []
         for line in self.out.read_text().splitlines():
             parts = line.split()
-            if len(parts) == 3:
-                found.append(ProbeRow(float(parts[0]), int(parts[1]), float(parts[2])))
+            if len(parts) == 4:
+                found.append(ProbeRow(float(parts[0]), int(parts[1]), float(parts[2]), parts[3]))
         return sorted(found)
 
     def stop(self) -> list[ProbeRow]:
@@ -74,9 +75,9 @@ def downtime(rows: list[ProbeRow], since: float) -> float | None:
     return after[0] - (before[-1] if before else first_fail)
 
 
-def measure_downtime(probe: Probe, since: float, limit: float = 60) -> float | None:
+def measure_rows(probe: Probe, since: float, limit: float = 60) -> list[ProbeRow]:
     """Stops `probe` once it saw a failure after `since` and then success again (or after `limit`
-    s), and returns the downtime."""
+    s), and returns its rows."""
     deadline = time.time() + limit
     while time.time() < deadline:
         time.sleep(0.5)
@@ -84,7 +85,7 @@ def measure_downtime(probe: Probe, since: float, limit: float = 60) -> float | N
         if rows and rows[-1].status == 200 and any(r.status != 200 for r in rows) and time.time() - since > 2:
             break
     time.sleep(1.0)
-    return downtime(probe.stop(), since)
+    return probe.stop()
 
 
 def request(client: Box, host: str, path: str, timeout: float = 2) -> tuple[int, dict | str]:

@@ -22,6 +22,7 @@ import secrets
 import shutil
 import signal
 import time
+from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
@@ -33,11 +34,24 @@ from blueprint.stack_config import load_stack
 
 from . import ec2, probing, steps
 from .boxes import Box, LabError, wait_for
-from .probing import Probe
+from .probing import Probe, ProbeRow
 from .topology import Topology, missing_packages
 
 REPO = Path(__file__).resolve().parent.parent
 STATE_ROOT = Path("/var/tmp")
+
+
+@dataclass
+class Failover:
+    """One failover as the client and EC2 saw it."""
+
+    kind: str  # node, httpd or split
+    active: str  # the node that was serving
+    at: float  # when the failure was caused (epoch s)
+    downtime: float | None  # see probing.downtime
+    rows: list[ProbeRow]  # every probe of the VIP
+    ec2: list[dict]  # the emulator's history from then on (lab-aws)
+    serving_on: str | None  # where webserver runs afterwards
 
 
 def say(message: str) -> None:
@@ -240,60 +254,115 @@ class Lab:
                 return line.rsplit(":", 1)[1].strip()
         return None
 
+    def fencing_report(self) -> list[str]:
+        """Why nothing runs where it should, when the cluster waits for fencing: the nodes lost and
+        not yet fenced, the pending and failed fencing actions, and whether the EC2 API answers."""
+        node = self.live_node()
+        mon = node.run("crm_mon", "-1").stdout.splitlines()
+        lines = []
+        for line in mon:
+            if "UNCLEAN" in line and line.strip().startswith("* Node"):
+                lost = line.split("Node", 1)[1].split(":", 1)[0].strip()
+                lines.append(f"{lost} is UNCLEAN: lost and not fenced yet; what ran there starts elsewhere only after it is")
+        for title in ("Pending Fencing Actions:", "Failed Fencing Actions:"):
+            if title in mon:
+                block = mon[mon.index(title) + 1 :]
+                actions = [x.strip(" *") for x in block[: next((i for i, x in enumerate(block) if not x.startswith("  ")), len(block))]]
+                lines += [f"{title[:-1].lower()}: {a}" for a in actions]
+        if self.settings.fencing and lines:
+            url = ec2.endpoint(self.settings)
+            answered = node.run("curl", "-sS", "-m", "3", "-o", "/dev/null", url).returncode == 0
+            if not answered:
+                lines.append(f"the EC2 API {url} does not answer from {node.name}: fence_aws cannot stop the lost instance")
+        return lines
+
     def status(self) -> dict:
         node = self.live_node()
         pcs = node.run("pcs", "status").stdout
         summary = [line for line in pcs.splitlines() if line.strip().startswith(("*", "Node", "Online", "OFFLINE"))][:12]
         health = self.tenant_health()
-        report = {"vip_on": self.where("virtual_ip"), "webserver_on": self.where("webserver"), "health": health}
+        why = self.fencing_report()
+        report = {"vip_on": self.where("virtual_ip"), "webserver_on": self.where("webserver"), "health": health, "why": why}
         say(f"lab {self.name}: VIP {self.settings.network.vip} on {report['vip_on']}, webserver on {report['webserver_on']}")
         say("\n".join(summary))
         for tid, services in health.items():
             say(f"  {tid}: " + ", ".join(f"{svc}={who}" for svc, who in services.items()))
+        for line in why:
+            say(f"  why: {line}")
         return report
 
-    def failover(self, kind: str) -> float:
-        """Kills the active node (`node`) or its httpd (`httpd`); returns the measured downtime."""
+    # ---- failures ---------------------------------------------------------------------------------
+
+    def power_cut(self, name: str) -> None:
+        """Node `name` loses power: unplugged, every process gone (its PID namespace's init killed)."""
+        box = self.box(name)
+        self.topology.unplug(box)
+        box.kill()
+
+    def cut_cluster_link(self, cut: bool = True) -> None:
+        """Each running node drops (or again reaches) the other's address: both stay up and reachable
+        from the client and EC2, only the link between them is gone."""
+        for node, peer in zip(self.settings.cluster.nodes, reversed(self.settings.cluster.nodes), strict=True):
+            box = self.box(node.name)
+            if box.pid:
+                box.run("ip", "route", "add" if cut else "del", "blackhole", f"{peer.ip}/32", net_only=True)
+
+    def wait_both_online(self, timeout: float = 120) -> None:
+        names = " ".join(sorted(n.name for n in self.settings.cluster.nodes))
+        wait_for("both nodes online", lambda: f"Online: [ {names} ]" in self.live_node().run("crm_mon", "-1").stdout, timeout, 1)
+
+    def failover(self, kind: str) -> Failover:
+        """Under a probe of the VIP every 100 ms: `node` cuts the active node's power, `httpd` SIGKILLs
+        its httpd, `split` cuts the link between the nodes (fencing must leave one). Measures, then
+        brings the lab back to two nodes serving."""
         active_name = self.where("webserver")
         if not active_name:
             raise LabError("webserver is not running anywhere")
+        if kind == "split" and not self.settings.fencing:
+            raise LabError("a split without fencing leaves both nodes holding the VIP: run it on a fencing stack (lab-aws)")
         active = self.box(active_name)
         other = next(n.name for n in self.settings.cluster.nodes if n.name != active_name)
-        probe = self.start_probe()
+        probe = self.start_probe(max_seconds=180)
         time.sleep(1.0)
-        killed_at = time.time()
+        at = time.time()
         if kind == "node":
-            self.topology.unplug(active)
-            active.kill()  # power off: every process of the node, by its PID namespace's init
-            wait_for(f"webserver on {other}", lambda: self.where("webserver") == other, 60, 0.3)
-        else:
-            pids = [pid for pid, comm in active.processes() if comm == "apache2"]
-            for pid in pids:
+            self.power_cut(active_name)
+            wait_for(f"webserver on {other}", lambda: self.where("webserver") == other, 120, 0.3)
+        elif kind == "httpd":
+            for pid in [pid for pid, comm in active.processes() if comm == "apache2"]:
                 os.kill(pid, signal.SIGKILL)
-        measured = probing.measure_downtime(probe, killed_at)
+        elif kind == "split":
+            self.cut_cluster_link()
+            wait_for("a node fenced", lambda: any(e["event"] == "stop" and e["t"] >= at for e in self.ec2_history()), 120, 0.3)
+            wait_for("webserver on a node still up", lambda: (w := self.where("webserver")) and self.box(w).pid, 120, 0.5)
+        else:
+            raise LabError(f"failover kind {kind!r}: node, httpd or split")
+        if kind == "split":
+            time.sleep(3.0)  # the probe keeps going past the fencing: a second owner would show here
+            rows = probe.stop()
+        else:
+            rows = probing.measure_rows(probe, at)
+        measured = probing.downtime(rows, at)
+        result = Failover(kind, active_name, at, measured, rows, [e for e in self.ec2_history() if e["t"] >= at - 1], self.where("webserver"))
         say(
-            f"failover --{kind}: killed {'node ' + active_name if kind == 'node' else 'httpd on ' + active_name}; "
+            f"failover --{kind}: {'cut power of ' + active_name if kind == 'node' else ('killed httpd on ' + active_name if kind == 'httpd' else 'cut the link between the nodes')}; "
             f"downtime {'none' if measured == 0 else ('not recovered' if measured is None else f'{measured:.2f}s')}; "
-            f"webserver now on {self.where('webserver')}"
+            f"webserver now on {result.serving_on}"
         )
         if kind == "node":
-            self.topology.boot_node([n.name for n in self.settings.cluster.nodes].index(active_name))
-            wait_for(
-                f"{active_name} to rejoin",
-                lambda: (
-                    f"Online: [ {' '.join(sorted(n.name for n in self.settings.cluster.nodes))} ]"
-                    in self.live_node().run("crm_mon", "-1").stdout
-                ),
-                120,
-                1,
-            )
+            if not self.settings.fencing:  # with fencing, the survivor's fence_aws reboot powered it on
+                self.topology.boot_node(self.node_index(active_name))
+            self.wait_both_online()
+        elif kind == "split":
+            self.cut_cluster_link(False)  # the fenced node came back without the cut
+            self.wait_both_online()
         else:
             self.live_node().run("pcs", "resource", "cleanup", "webserver")
         wait_for("webserver to run again", lambda: self.where("webserver"), 60, 0.5)
         self.wait_serving(60)
         if measured is None:
             raise LabError("the VIP did not serve again within 60 s")
-        return measured
+        return result
 
     def down(self) -> None:
         self.topology.stop_ec2()

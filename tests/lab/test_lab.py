@@ -156,7 +156,7 @@ def test_a_200_tenant_push_through_the_plan_reaches_both_nodes(lab, tmp_path):
 
 
 def test_httpd_killed_recovers(lab):
-    downtime = lab.failover("httpd")
+    downtime = lab.failover("httpd").downtime
     print(f"\nhttpd SIGKILL: downtime {downtime:.2f}s")
     assert downtime < SANITY_DOWNTIME_S
     assert lab.tenant_health()["t1"]["rws"].startswith("t1-rws-")
@@ -164,7 +164,7 @@ def test_httpd_killed_recovers(lab):
 
 def test_active_node_killed_the_other_serves(lab):
     before = lab.where("webserver")
-    downtime = lab.failover("node")
+    downtime = lab.failover("node").downtime
     print(f"\nnode loss: downtime {downtime:.2f}s")
     assert downtime < SANITY_DOWNTIME_S
     assert lab.where("webserver") not in (None, before)
