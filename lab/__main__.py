@@ -23,11 +23,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("command", choices=["up", "status", "down", "failover", "apply", "replace", "drift"])
     parser.add_argument("target", nargs="?", help="apply: a stack file; replace: a node name")
     parser.add_argument("--name", default="lab", help="lab name: state folder and box names derive from it")
-    parser.add_argument("--stack", default="lab", help="stack file stacks/Pulumi.<stack>.yaml")
+    parser.add_argument("--stack", help="stack file stacks/Pulumi.<stack>.yaml (default: the lab's own, else lab)")
     kind = parser.add_mutually_exclusive_group()
     kind.add_argument("--node", action="store_const", dest="kind", const="node", help="kill the active node")
     kind.add_argument("--httpd", action="store_const", dest="kind", const="httpd", help="SIGKILL httpd on the active node")
-    kind.add_argument("--split", action="store_const", dest="kind", const="split", help="cut the link between the nodes (lab-aws)")
+    kind.add_argument(
+        "--split", action="store_const", dest="kind", const="split", help="cut the link between the nodes (lab-aws)"
+    )
     args = parser.parse_args(argv)
     lab = Lab(args.name, args.stack)
     try:

@@ -156,7 +156,7 @@ def imds_server(
                 status = 401
             elif method == "GET" and target.path in (found := answers(who)):
                 status, body = 200, found[target.path]
-            log({"t": time.time(), "from": self.client_address[0], "method": method, "path": target.path, "status": status})
+            log({"t": time.time(), "from": self.client_address[0], "method": method, "target": self.path, "status": status})
             data = body.encode()
             self.send_response(status)
             self.send_header("Content-Type", "text/plain")
@@ -244,10 +244,13 @@ def extend_moto(
         return done
 
     lock = threading.Lock()  # one address move at a time, as EC2 serialises them
-    ElasticNetworkInterfaces.assign_private_ip_addresses = assign_private_ip_addresses
-    NetworkInterfaceBackend.unassign_private_ip_addresses = unassign_private_ip_addresses
-    InstanceBackend.stop_instances = stop_instances
-    InstanceBackend.start_instances = start_instances
+    for owner, replacement in (
+        (ElasticNetworkInterfaces, assign_private_ip_addresses),
+        (NetworkInterfaceBackend, unassign_private_ip_addresses),
+        (InstanceBackend, stop_instances),
+        (InstanceBackend, start_instances),
+    ):
+        setattr(owner, replacement.__name__, replacement)
 
 
 # ---- the emulator process ---------------------------------------------------------------------------
@@ -294,7 +297,7 @@ class Emulator:
         threading.Thread(target=boot, daemon=True).start()
 
     def client(self, service: str, keys: tuple[str, str] = ("setup", "setup")):
-        import boto3
+        import boto3  # type: ignore[import-untyped]
 
         return boto3.client(
             service,
@@ -340,7 +343,11 @@ class Emulator:
         for i, node in enumerate(self.s.cluster.nodes):
             tags = [{"Key": "Name", "Value": node.name}, {"Key": CLUSTER_TAG, "Value": self.s.cluster.name}]
             inst = ec2.run_instances(
-                ImageId="ami-12c6146b", MinCount=1, MaxCount=1, SubnetId=subnet, PrivateIpAddress=str(node.ip),
+                ImageId="ami-12c6146b",
+                MinCount=1,
+                MaxCount=1,
+                SubnetId=subnet,
+                PrivateIpAddress=str(node.ip),
                 TagSpecifications=[{"ResourceType": "instance", "Tags": tags}],
             )["Instances"][0]
             eni_id = inst["NetworkInterfaces"][0]["NetworkInterfaceId"]
@@ -352,7 +359,10 @@ class Emulator:
         policy = agent_policy(lab_settings, ACCOUNT)
         # On AWS the EC2 service assumes the role for the instance profile; here the emulator does.
         emulator_arn = f"arn:aws:iam::{ACCOUNT}:user/emulator"
-        trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"AWS": emulator_arn}, "Action": "sts:AssumeRole"}]}
+        trust = {
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Principal": {"AWS": emulator_arn}, "Action": "sts:AssumeRole"}],
+        }
         self.role_arn = iam.create_role(RoleName=ROLE, AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
         iam.put_role_policy(RoleName=ROLE, PolicyName="agents", PolicyDocument=json.dumps(moto_projection(policy)))
         iam.create_user(UserName="emulator")
@@ -363,8 +373,14 @@ class Emulator:
         moto_settings.INITIAL_NO_AUTH_ACTION_COUNT = 0  # from here on, every call is checked
         self.admin_sts = self.client("sts", admin)
         world = {
-            "endpoint": endpoint(self.s), "region": self.region, "vpc": vpc, "subnet": subnet, "nodes": nodes,
-            "role": self.role_arn, "policy": policy, "admin_keys": admin,
+            "endpoint": endpoint(self.s),
+            "region": self.region,
+            "vpc": vpc,
+            "subnet": subnet,
+            "nodes": nodes,
+            "role": self.role_arn,
+            "policy": policy,
+            "admin_keys": admin,
         }
         return world
 

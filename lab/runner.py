@@ -59,12 +59,18 @@ def say(message: str) -> None:
 
 
 class Lab:
-    def __init__(self, name: str = "lab", stack: str = "lab"):
+    def __init__(self, name: str = "lab", stack: str | None = None):
+        """`stack`: stacks/Pulumi.<stack>.yaml; by default the one this lab was brought up from
+        (kept in its state folder), else `lab`."""
         if not name.replace("-", "").isalnum() or len(name) > 20:
             raise LabError(f"lab name {name!r}: letters, digits and '-' only, at most 20")
         self.name = name
-        self.stack_file = REPO / "stacks" / f"Pulumi.{stack}.yaml"
         self.state = STATE_ROOT / f"gir-lb-lab-{name}"
+        if stack is None:
+            recorded = self.state / "stack-name"
+            stack = recorded.read_text().strip() if recorded.exists() else "lab"
+        self.stack = stack
+        self.stack_file = REPO / "stacks" / f"Pulumi.{stack}.yaml"
         self._settings: Settings | None = None
 
     # ---- settings and boxes -------------------------------------------------------------------
@@ -220,6 +226,7 @@ class Lab:
         shutil.rmtree(self.state, ignore_errors=True)
         self.state.mkdir(parents=True, mode=0o700)
         # The lab's stand-in for a secret in the stack config: only root can read the state folder.
+        (self.state / "stack-name").write_text(self.stack)
         self.password_file.touch(mode=0o600)
         self.password_file.write_text(secrets.token_urlsafe(24))
         password = self.password
@@ -248,10 +255,14 @@ class Lab:
         say(f"try: python -m lab status --name {self.name}; python -m lab failover --node --name {self.name}")
 
     def where(self, resource: str) -> str | None:
-        done = self.live_node().run("crm_resource", "--locate", "-r", resource)
-        for line in done.stdout.splitlines():
-            if "running on:" in line:
-                return line.rsplit(":", 1)[1].strip()
+        """The node `resource` runs on, as any running node sees it (a node cut off from the other
+        sees nothing running until it rejoins)."""
+        for node in self.nodes:
+            if node.pid:
+                done = node.run("crm_resource", "--locate", "-r", resource)
+                for line in done.stdout.splitlines():
+                    if "running on:" in line:
+                        return line.rsplit(":", 1)[1].strip()
         return None
 
     def fencing_report(self) -> list[str]:
@@ -267,7 +278,9 @@ class Lab:
         for title in ("Pending Fencing Actions:", "Failed Fencing Actions:"):
             if title in mon:
                 block = mon[mon.index(title) + 1 :]
-                actions = [x.strip(" *") for x in block[: next((i for i, x in enumerate(block) if not x.startswith("  ")), len(block))]]
+                actions = [
+                    x.strip(" *") for x in block[: next((i for i, x in enumerate(block) if not x.startswith("  ")), len(block))]
+                ]
                 lines += [f"{title[:-1].lower()}: {a}" for a in actions]
         if self.settings.fencing and lines:
             url = ec2.endpoint(self.settings)
@@ -343,12 +356,12 @@ class Lab:
         else:
             rows = probing.measure_rows(probe, at)
         measured = probing.downtime(rows, at)
-        result = Failover(kind, active_name, at, measured, rows, [e for e in self.ec2_history() if e["t"] >= at - 1], self.where("webserver"))
-        say(
-            f"failover --{kind}: {'cut power of ' + active_name if kind == 'node' else ('killed httpd on ' + active_name if kind == 'httpd' else 'cut the link between the nodes')}; "
-            f"downtime {'none' if measured == 0 else ('not recovered' if measured is None else f'{measured:.2f}s')}; "
-            f"webserver now on {result.serving_on}"
+        result = Failover(
+            kind, active_name, at, measured, rows, [e for e in self.ec2_history() if e["t"] >= at - 1], self.where("webserver")
         )
+        caused = {"node": f"cut the power of {active_name}", "httpd": f"killed httpd on {active_name}", "split": "cut the link"}
+        took = "none" if measured == 0 else ("not recovered" if measured is None else f"{measured:.2f}s")
+        say(f"failover --{kind}: {caused[kind]}; downtime {took}; webserver now on {result.serving_on}")
         if kind == "node":
             if not self.settings.fencing:  # with fencing, the survivor's fence_aws reboot powered it on
                 self.topology.boot_node(self.node_index(active_name))

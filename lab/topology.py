@@ -95,8 +95,21 @@ class Topology:
         mac = mac_of(ip)
         switch.run("ip", "link", "del", port, net_only=True)
         switch.run(
-            "ip", "link", "add", port, "type", "veth", "peer", "name", "eth0", "address", mac, "netns", str(box.pid),
-            net_only=True, check=True,
+            "ip",
+            "link",
+            "add",
+            port,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            "eth0",
+            "address",
+            mac,
+            "netns",
+            str(box.pid),
+            net_only=True,
+            check=True,
         )
         switch.run("ip", "link", "set", port, "master", "br0", "up", net_only=True, check=True)
         box.run("ip", "addr", "add", f"{ip}/{self.prefix}", "dev", "eth0", net_only=True, check=True)
@@ -170,8 +183,12 @@ class Topology:
         with open(self.state / "ec2.log", "w") as log:
             proc = subprocess.Popen(
                 [*box.enter("-n"), sys.executable, "-m", "lab.ec2", str(self.state), str(stack_file)],
-                stdout=subprocess.PIPE, stderr=log, text=True, start_new_session=True,
-                env=CLEAN_ENV | {"PYTHONPATH": str(HERE.parent)}, cwd=HERE.parent,
+                stdout=subprocess.PIPE,
+                stderr=log,
+                text=True,
+                start_new_session=True,
+                env=CLEAN_ENV | {"PYTHONPATH": str(HERE.parent)},
+                cwd=HERE.parent,
             )
         assert proc.stdout is not None  # stdout=PIPE
         ready = select.select([proc.stdout], [], [], 60)[0] and proc.stdout.readline().strip() == "ready"
@@ -202,7 +219,9 @@ class Topology:
         """Takes the API address off the ec2 box (or puts it back): calls to it then go unanswered,
         as when the EC2 API cannot be reached. The metadata service stays, as it is local on EC2."""
         verb = "add" if reachable else "del"
-        self.box("ec2").run("ip", "addr", verb, f"{ec2.api_ip(self.settings)}/{self.prefix}", "dev", "eth0", net_only=True, check=True)
+        self.box("ec2").run(
+            "ip", "addr", verb, f"{ec2.api_ip(self.settings)}/{self.prefix}", "dev", "eth0", net_only=True, check=True
+        )
 
     def start_backends(self) -> Box:
         box = self.start_simple_box("backends", self.backend_ip)

@@ -13,16 +13,12 @@ import copy
 import json
 import logging
 import os
-import secrets
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import urlsplit
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(REPO), str(REPO / "tests")]
@@ -37,6 +33,7 @@ from moto.server import ThreadedMotoServer  # noqa: E402
 from blueprint.iam import CLUSTER_TAG, agent_policy  # noqa: E402
 from blueprint.stack_config import parse_settings  # noqa: E402
 from conftest import base_config  # noqa: E402
+from lab.ec2 import Identity, imds_server, moto_projection  # noqa: E402
 
 ACCOUNT = "123456789012"  # moto's default account: the users below live in it
 AWSVIP = "/usr/lib/ocf/resource.d/heartbeat/awsvip"
@@ -52,70 +49,6 @@ FENCE_WRAPPER = (
     f"runpy.run_path({FENCE_AWS!r}, run_name='__main__')\n"
 )
 AGENT_TIMEOUT = 60
-
-
-def imds_server(node: dict, log: list) -> ThreadingHTTPServer:
-    """IMDSv2 subset for one node: a token first (PUT), then instance-id, mac, interface-id. It is
-    reached as an HTTP proxy (http_proxy), so it sees proxy-form targets for 169.254.169.254."""
-    tokens: set[str] = set()
-    md = "/latest/meta-data/"
-    answers = {
-        md + "instance-id": node["instance_id"],
-        md + "mac": node["mac"],
-        md + f"network/interfaces/macs/{node['mac']}/interface-id": node["eni"],
-    }
-
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def log_message(self, *_args):
-            pass
-
-        def _answer(self, method: str) -> None:
-            target = urlsplit(self.path)
-            status, body = 404, ""
-            if target.hostname != "169.254.169.254":
-                status = 403
-            elif method == "PUT" and target.path == "/latest/api/token":
-                if self.headers.get("X-aws-ec2-metadata-token-ttl-seconds"):
-                    body = secrets.token_hex(16)
-                    tokens.add(body)
-                    status = 200
-                else:
-                    status = 400
-            elif self.headers.get("X-aws-ec2-metadata-token") not in tokens:
-                status = 401
-            elif method == "GET" and target.path in answers:
-                status, body = 200, answers[target.path]
-            log.append({"method": method, "target": self.path, "status": status})
-            data = body.encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "text/plain")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def do_GET(self):
-            self._answer("GET")
-
-        def do_PUT(self):
-            self._answer("PUT")
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server
-
-
-def moto_projection(policy: dict) -> dict:
-    """The same statements and actions, with Resource "*" and no Condition: moto 5.2 checks EC2
-    calls against Resource "*" only (an ARN-scoped Allow never applies) and has no request values
-    for ec2:Subnet or aws:ResourceTag (it counts such a Condition as met), so it can judge the
-    action set but not the scoping."""
-    out = copy.deepcopy(policy)
-    for st in out["Statement"]:
-        st["Resource"] = "*"
-        st.pop("Condition", None)
-    return out
 
 
 def without(policy: dict, action: str) -> dict:
@@ -201,7 +134,11 @@ class World:
             raise RuntimeError(f"setup made {self.setup_calls} calls, INITIAL_NO_AUTH_ACTION_COUNT is {SETUP_CALLS}")
         self.observer = self.client("ec2", self.keys["observer"])
         self.imds_log: dict[str, list] = {n["name"]: [] for n in self.nodes}
-        self.imds = {n["name"]: imds_server(n, self.imds_log[n["name"]]) for n in self.nodes}
+        self.imds = {}
+        for n in self.nodes:  # one stand-in per node, reached through http_proxy: it always answers as that node
+            who = Identity(n["instance_id"], n["mac"], n["eni"], n["ip"])
+            log = self.imds_log[n["name"]]
+            self.imds[n["name"]] = imds_server(("127.0.0.1", 0), lambda _addr, who=who: who, lambda e, log=log: log.append(e))
         return {
             "endpoint": self.endpoint,
             "nodes": self.nodes,

@@ -1,0 +1,181 @@
+"""The AWS failover path in the lab (stacks/Pulumi.lab-aws.yaml): awsvip + IPaddr2 and fence_aws,
+unmodified, on the lab nodes against the EC2 emulator (lab/ec2.py), under a probe of the VIP every
+100 ms. Ground truth comes from the emulator (its history of VIP assignments and power changes)
+and from the probe (which node proxied each answer). Downtime bounds are sanity limits; the
+printed figures are the measurements (medians: bench/failover.py)."""
+
+from __future__ import annotations
+
+import os
+import time
+
+import pytest
+
+from blueprint.render import render_bundle
+from lab import ec2
+from lab.boxes import wait_for
+from lab.runner import Lab
+
+pytestmark = pytest.mark.lab
+# node loss pays detection (~2 s), the priority fencing delay (5 s in lab-aws), fence_aws and
+# awsvip's api_delay (3 s): ~14 s measured
+SANITY_NODE_LOSS_S = 30
+SANITY_HTTPD_S = 10
+
+
+@pytest.fixture(scope="module")
+def lab():
+    lab = Lab(f"ca{os.getpid()}", stack="lab-aws")
+    try:
+        lab.up()
+        yield lab
+    finally:
+        lab.down()
+
+
+def node_ip(lab: Lab, name: str) -> str:
+    return str(next(n.ip for n in lab.settings.cluster.nodes if n.name == name))
+
+
+def eni_of(lab: Lab, name: str) -> str:
+    return next(n["eni"] for n in lab.ec2_world["nodes"] if n["name"] == name)
+
+
+def instance_of(lab: Lab, name: str) -> str:
+    return next(n["instance_id"] for n in lab.ec2_world["nodes"] if n["name"] == name)
+
+
+def imds(lab: Lab, node: str, path: str, token: bool = True) -> tuple[str, str]:
+    """(HTTP status, body) of one metadata request made on `node`, as the agents make it."""
+    script = (
+        'h=(); if [ "$1" = yes ]; then t=$(curl -sf -X PUT -H "X-aws-ec2-metadata-token-ttl-seconds: 60"'
+        ' http://169.254.169.254/latest/api/token) || exit 1; h=(-H "X-aws-ec2-metadata-token: $t"); fi;'
+        ' curl -s -m 5 -w "\\n%{http_code}" "${h[@]}" "http://169.254.169.254/latest/meta-data/$2"'
+    )
+    out = lab.box(node).run("bash", "-c", script, "imds", "yes" if token else "no", path, check=True).stdout
+    body, _, status = out.rpartition("\n")
+    return status, body
+
+
+def test_the_lab_differs_from_aws_only_by_the_listed_lab_only_parts(lab):
+    s = lab.settings
+    on_aws = s.model_copy(update={"platform": "aws"})  # the same settings as an AWS stack would hold
+    mine, theirs = render_bundle(s), render_bundle(on_aws)
+    assert mine.scripts["resources.sh"] == theirs.scripts["resources.sh"]
+    assert mine.user_data == theirs.user_data  # /root/.aws/config: the region, no endpoint
+    assert "198.18.0.240" not in mine.scripts["resources.sh"]
+    # what the nodes get on top, all of it from lab/ec2.py (LAB_ONLY says why)
+    node = lab.box("lab-a")
+    for path, (content, _mode) in ec2.node_files(s).items():
+        assert node.run("cat", path, check=True).stdout == content
+    pacemaker_env = node.run("cat", "/etc/default/pacemaker", check=True).stdout
+    assert f"AWS_ENDPOINT_URL={ec2.endpoint(s)}" in pacemaker_env
+
+
+def test_each_node_has_its_own_imdsv2_identity(lab):
+    world = lab.ec2_world
+    for n in world["nodes"]:
+        assert imds(lab, n["name"], "instance-id", token=False)[0] == "401"  # IMDSv2: a token first
+        assert imds(lab, n["name"], "instance-id") == ("200", n["instance_id"])
+        mac = lab.box(n["name"]).run("ip", "-br", "link", "show", "eth0", net_only=True, check=True).stdout.split()[2]
+        assert imds(lab, n["name"], "mac") == ("200", mac) and mac == n["mac"]
+        assert imds(lab, n["name"], f"network/interfaces/macs/{mac}/interface-id") == ("200", n["eni"])
+        assert imds(lab, n["name"], "iam/security-credentials/") == ("200", ec2.ROLE)
+
+
+def test_the_nodes_credentials_hold_only_the_programs_policy(lab):
+    """The role the metadata service hands out: what the agents need works, anything else is
+    refused by the emulator's IAM."""
+    node = lab.box("lab-a")
+    env = "set -a; . /etc/default/pacemaker; set +a; "
+    allowed = node.run("bash", "-c", env + "aws --profile default ec2 describe-instances --output text", timeout=60)
+    assert allowed.returncode == 0, allowed.stderr
+    refused = node.run("bash", "-c", env + "aws --profile default ec2 describe-vpcs", timeout=60)
+    assert refused.returncode != 0 and "AccessDenied" in refused.stderr and "ec2:DescribeVpcs" in refused.stderr
+    policy = lab.ec2_world["policy"]
+    assert [st["Sid"] for st in policy["Statement"]] == ["Describe", "MoveVip", "Fence"]
+    assert policy["Statement"][1]["Condition"]["StringEquals"]["ec2:Subnet"].endswith(lab.ec2_world["subnet"])
+
+
+def test_the_vip_is_assigned_to_the_active_nodes_eni(lab):
+    active = lab.where("webserver")
+    assigned = [e for e in lab.ec2_history() if e["event"] == "assign"]
+    assert assigned and assigned[-1]["holders"] == {str(lab.settings.network.vip): [eni_of(lab, active)]}
+
+
+def test_httpd_killed_restarts_locally_and_nobody_is_fenced(lab):
+    f = lab.failover("httpd")
+    print(f"\nlab-aws httpd SIGKILL: downtime {f.downtime:.2f}s")
+    assert f.serving_on == f.active
+    assert f.downtime is not None and f.downtime < SANITY_HTTPD_S
+    assert [e for e in f.ec2 if e["event"] in ("stop", "start", "assign", "unassign")] == []
+
+
+def test_node_loss_the_survivor_fences_it_and_takes_the_vip(lab):
+    f = lab.failover("node")
+    survivor = f.serving_on
+    print(f"\nlab-aws node loss: downtime {f.downtime:.2f}s")
+    assert survivor and survivor != f.active
+    assert f.downtime is not None and f.downtime < SANITY_NODE_LOSS_S
+    events = [(e["event"], e.get("instance") or e.get("holders")) for e in f.ec2 if e["event"] != "booted"]
+    lost = instance_of(lab, f.active)
+    vip = str(lab.settings.network.vip)
+    # fenced (reboot: stop, then start) before the VIP moved to the survivor's ENI
+    assert events == [("stop", lost), ("start", lost), ("assign", {vip: [eni_of(lab, survivor)]})]
+    served_by = {r.via for r in f.rows if r.status == 200 and r.at > f.at + f.downtime}
+    assert served_by == {node_ip(lab, survivor)}
+
+
+def test_a_cut_cluster_link_leaves_exactly_one_node_holding_the_vip(lab):
+    f = lab.failover("split")
+    print(f"\nlab-aws split: downtime {f.downtime:.2f}s; fenced {[e['instance'] for e in f.ec2 if e['event'] == 'stop']}")
+    standby = next(n.name for n in lab.settings.cluster.nodes if n.name != f.active)
+    stops = [e["instance"] for e in f.ec2 if e["event"] == "stop"]
+    # the priority fencing delay: the node running webserver fences first, so the standby goes
+    assert stops == [instance_of(lab, standby)]
+    assert f.serving_on == f.active
+    # one owner throughout: EC2 never gave the VIP to a second ENI, and every answer came through one node
+    assert all(len(h) <= 1 for e in f.ec2 if e["event"] in ("assign", "unassign") for h in e["holders"].values())
+    assert not [e for e in f.ec2 if e["event"] == "assign"]
+    assert {r.via for r in f.rows if r.status == 200} == {node_ip(lab, f.active)}
+    assert f.downtime == 0.0
+
+
+def test_without_the_ec2_api_the_survivor_waits_fenced_start_then_fails_over(lab):
+    """The EC2 API unreachable during a node loss: fencing cannot complete, so the survivor must not
+    start the resources (the lost node may still hold the VIP and write); `lab status` says why.
+    When the API answers again, fencing and the failover complete."""
+    active = lab.where("webserver")
+    survivor = next(n.name for n in lab.settings.cluster.nodes if n.name != active)
+    vip = str(lab.settings.network.vip)
+    probe = lab.start_probe(max_seconds=170)
+    time.sleep(1)
+    lab.topology.set_ec2_reachable(False)
+    at = time.time()
+    try:
+        lab.power_cut(active)
+        # past detection, the priority delay and several fence attempts
+        wait_for("fencing to fail", lambda: lab.fencing_report() and "UNCLEAN" in " ".join(lab.fencing_report()), 60, 1)
+        time.sleep(15)
+        report = lab.status()
+        assert lab.where("webserver") in (None, active)  # not started on the survivor
+        assert lab.box(survivor).run("ip", "-o", "addr", "show", "to", vip, net_only=True).stdout == ""
+        assert not [e for e in lab.ec2_history() if e["t"] >= at and e["event"] in ("stop", "assign")]
+        why = " ".join(report["why"])
+        assert f"{active} is UNCLEAN" in why and "does not answer" in why, report["why"]
+    finally:
+        lab.topology.set_ec2_reachable(True)
+    back = time.time()
+    wait_for(f"webserver on {survivor}", lambda: lab.where("webserver") == survivor, 120, 1)
+    lab.wait_serving(60)
+    rows = probe.stop()
+    history = [e for e in lab.ec2_history() if e["t"] >= at]
+    events = [(e["event"], e.get("instance") or e.get("holders")) for e in history if e["event"] != "booted"]
+    lost = instance_of(lab, active)
+    assert events == [("stop", lost), ("start", lost), ("assign", {vip: [eni_of(lab, survivor)]})]
+    assert not [r for r in rows if r.status == 200 and at + 1 < r.at < back]  # no answer while unfenced
+    first_ok = next(r.at for r in rows if r.status == 200 and r.at > back)
+    print(f"\nlab-aws node loss with EC2 unreachable: served again {first_ok - back:.1f}s after the API returned")
+    lab.wait_both_online()
+    assert lab.fencing_report() == []
+
