@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import sys
 
-from . import reload
+from . import failover, reload
 
-SCENARIOS = {"reload": reload.main}
+SCENARIOS = {"failover": failover.main, "reload": reload.main}
 
 if __name__ == "__main__":
     if len(sys.argv) < 2 or sys.argv[1] not in SCENARIOS:

@@ -69,6 +69,15 @@ def emulated(s: Settings) -> bool:
     return s.network.vip_mode == "aws" or s.fencing
 
 
+def missing() -> str | None:
+    """What the emulator and the nodes' agents need that this Python has not."""
+    import importlib.util
+
+    if importlib.util.find_spec("moto") is None or not (VENV / "bin" / "aws").exists():
+        return "moto and awscli are not installed: scripts/lab.sh installs them (requirements-lab.txt)"
+    return None
+
+
 def node_files(s: Settings) -> dict[str, tuple[str, int]]:
     """path -> (content, mode) written on a lab node's disk (LAB_ONLY)."""
     site_packages = next(VENV.glob("lib/python3*/site-packages"))

@@ -217,6 +217,8 @@ class Lab:
         missing = missing_packages()
         if missing:
             raise LabError(f"missing Debian packages: {' '.join(missing)} (apt-get install {' '.join(missing)})")
+        if ec2.emulated(self.settings) and (why := ec2.missing()):
+            raise LabError(f"{self.stack_file.name} needs the EC2 emulator: {why}")
         if self.box("switch").pid:
             raise LabError(f"lab {self.name} is already up (run down first)")
         s = self.settings

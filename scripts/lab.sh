@@ -1,5 +1,5 @@
 #!/bin/bash
-# README command 1: the local lab. `scripts/lab.sh [up|status|failover --node|failover --httpd|down] [--name NAME]`
+# README command 1: the local lab. `scripts/lab.sh [up|status|failover --node|--httpd|--split|down] [--name NAME] [--stack lab-aws]`
 # As root it installs the Debian packages the lab needs once (apt-get), then runs `python -m lab`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -9,6 +9,6 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 mapfile -t packages < <(grep -v '^#' lab/debian-packages.txt)
 scripts/apt-need.sh "${packages[@]}" python3-venv
-scripts/venv.sh requirements.txt
+scripts/venv.sh requirements-lab.txt
 [ $# -gt 0 ] || set -- up
 exec .venv/bin/python -m lab "$@"

@@ -179,3 +179,13 @@ def test_without_the_ec2_api_the_survivor_waits_fenced_start_then_fails_over(lab
     lab.wait_both_online()
     assert lab.fencing_report() == []
 
+
+
+def test_the_failover_benchmark_writes_its_rows_and_summary(lab, tmp_path):
+    """Not a measurement (that is `python -m bench failover`): one httpd run, and its files."""
+    from bench.failover import measure
+
+    summary = measure(lab, 1, ["httpd"], tmp_path)
+    rows = (tmp_path / "probes.csv").read_text().splitlines()
+    assert rows[0] == "run,kind,sent_after_failure_s,status,latency_s,via" and len(rows) > 20
+    assert "| httpd | 1 |" in summary and (tmp_path / "summary.md").read_text().strip() == summary
