@@ -1,0 +1,8 @@
+#!/bin/bash
+# Pull-request checks: lint, type check, unit tests (no root, no lab, no Go build).
+export GIR_LB_REQUIREMENTS=requirements-dev.txt
+# shellcheck source=scripts/ci/lib.sh
+. "$(dirname "$0")/lib.sh"
+.venv/bin/ruff check .
+.venv/bin/mypy
+py -m pytest -q -m "not tools and not lab and not engine"
