@@ -11,6 +11,7 @@ import re
 import shutil
 import subprocess
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 import yaml
@@ -35,6 +36,30 @@ def steps() -> list[tuple[str, dict]]:
         for job in workflow(path.name)["jobs"].values():
             found += [(path.name, step) for step in job.get("steps", [])]
     return found
+
+
+@pytest.fixture
+def project(tmp_path) -> Path:
+    """A git repository holding this working tree (one commit), sharing the venv and the built
+    engine: the scripts cd to their own repository, and the CLI rewrites stack files and keeps
+    state there."""
+    copy = tmp_path / "repo"
+    files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=REPO, capture_output=True, text=True, check=True)
+    for rel in files.stdout.splitlines():
+        if (REPO / rel).is_file():
+            (copy / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(REPO / rel, copy / rel)
+    for shared in (".venv", ".engine"):
+        if (REPO / shared).exists():
+            (copy / shared).symlink_to(REPO / shared)
+    subprocess.run([*git(copy), "init", "-q"], check=True)
+    subprocess.run([*git(copy), "add", "-A"], check=True)
+    subprocess.run([*git(copy), "commit", "-qm", "base"], check=True)
+    return copy
+
+
+def git(repo: Path) -> list[str]:
+    return ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@t"]
 
 
 def script_env(**extra: str) -> dict[str, str]:
@@ -97,7 +122,9 @@ def test_pull_requests_get_one_comment_per_stack_updated_in_place():
 def test_merges_deploy_dev_then_staging_then_prod_one_at_a_time_per_stack():
     jobs = workflow("deploy.yml")["jobs"]
     assert [(name, job["with"]["stack"], job.get("needs")) for name, job in jobs.items()] == [
-        ("dev", "dev", None), ("staging", "staging", "dev"), ("prod", "prod", "staging")
+        ("dev", "dev", None),
+        ("staging", "staging", "dev"),
+        ("prod", "prod", "staging"),
     ]
     up = workflow("deploy-stack.yml")["jobs"]["up"]
     assert up["environment"] == "${{ inputs.stack }}"  # staging and prod: the environment's required reviewers
@@ -188,26 +215,14 @@ def test_a_test_stack_is_the_template_under_its_own_name():
         write_test_stack("12; rm -rf /")
 
 
-def test_changed_stacks_script_reads_git(tmp_path):
-    """In a git repository holding this working tree, a commit that touches only the staging
-    stack file."""
-    clone = tmp_path / "repo"
-    files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=REPO, capture_output=True, text=True, check=True)
-    for rel in files.stdout.splitlines():
-        if (REPO / rel).is_file():
-            (clone / rel).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(REPO / rel, clone / rel)
-    (clone / ".venv").symlink_to(REPO / ".venv")
-    git = ["git", "-C", str(clone), "-c", "user.name=t", "-c", "user.email=t@t"]
-    subprocess.run([*git, "init", "-q"], check=True)
-    subprocess.run([*git, "add", "-A"], check=True)
-    subprocess.run([*git, "commit", "-qm", "base"], check=True)
-    with open(clone / "stacks" / "Pulumi.staging.yaml", "a") as f:
+def test_changed_stacks_script_reads_git(project, tmp_path):
+    """A commit that touches only the staging stack file."""
+    with open(project / "stacks" / "Pulumi.staging.yaml", "a") as f:
         f.write("\n# a comment\n")
-    subprocess.run([*git, "commit", "-qam", "staging only"], check=True)
+    subprocess.run([*git(project), "commit", "-qam", "staging only"], check=True)
     out = tmp_path / "github_output"
     env = script_env(GITHUB_OUTPUT=str(out))
-    done = subprocess.run([str(clone / "scripts/ci/changed-stacks.sh"), "HEAD~1"], capture_output=True, text=True, env=env)
+    done = subprocess.run([str(project / "scripts/ci/changed-stacks.sh"), "HEAD~1"], capture_output=True, text=True, env=env)
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout) == ["staging"] and out.read_text() == 'stacks=["staging"]\n'
 
@@ -215,44 +230,45 @@ def test_changed_stacks_script_reads_git(tmp_path):
 # ---- with the real Pulumi CLI ---------------------------------------------------------------------------
 
 
-@pytest.mark.engine
-def test_the_sweep_destroys_and_removes_old_test_stacks_with_the_real_cli():
+def engine_or_skip() -> str:
     from engine import CLI
 
     if not CLI.exists():
         pytest.skip("scripts/engine.sh has not built the CLI")
-    pulumi = f"{REPO}/.venv/bin/python -m engine"
-    name = f"test-pr-{os.getpid()}"
-    env = script_env(PULUMI=pulumi)
-    for command in (["stack", "init", name], ["refresh", "--yes", "--stack", name]):  # an update: it has a lastUpdate
-        subprocess.run([*pulumi.split(), *command], cwd=REPO, env=env, check=True, capture_output=True)
-    try:
-        done = subprocess.run([str(REPO / "scripts/ci/sweep-test-stacks.sh"), "0"], capture_output=True, text=True, env=env)
-        assert done.returncode == 0, done.stderr
-        assert f"swept {name}" in done.stderr
-        ls = [*pulumi.split(), "stack", "ls", "--all", "--json"]
-        listed = subprocess.run(ls, cwd=REPO, env=env, capture_output=True, text=True)
-        assert name not in listed.stdout and not (REPO / "stacks" / f"Pulumi.{name}.yaml").exists()
-    finally:
-        subprocess.run([*pulumi.split(), "stack", "rm", "--yes", "--force", name], cwd=REPO, env=env, capture_output=True)
+    return ".venv/bin/python -m engine"  # run in the project copy: its state stays there
 
 
 @pytest.mark.engine
-def test_the_pr_preview_runs_end_to_end_with_the_real_cli(tmp_path):
+def test_the_sweep_destroys_and_removes_old_test_stacks_with_the_real_cli(project):
+    pulumi = engine_or_skip()
+    env = script_env(PULUMI=pulumi)
+    for command in (["stack", "init", "test-pr-7"], ["refresh", "--yes", "--stack", "test-pr-7"], ["stack", "init", "dev"]):
+        subprocess.run(
+            [*pulumi.split(), *command], cwd=project, env=env, check=True, capture_output=True
+        )  # refresh: a lastUpdate
+    done = subprocess.run([str(project / "scripts/ci/sweep-test-stacks.sh"), "0"], capture_output=True, text=True, env=env)
+    assert done.returncode == 0, done.stderr
+    assert "swept test-pr-7" in done.stderr and "sweep: 1 test stack(s)" in done.stderr
+    listed = subprocess.run(
+        [*pulumi.split(), "stack", "ls", "--all", "--json"], cwd=project, env=env, capture_output=True, text=True
+    )
+    assert [entry["name"] for entry in json.loads(listed.stdout)] == ["dev"]  # never another stack
+    assert not (project / "stacks" / "Pulumi.test-pr-7.yaml").exists()
+
+
+@pytest.mark.engine
+def test_the_pr_preview_runs_end_to_end_with_the_real_cli(project, tmp_path):
     """scripts/ci/pr-preview.sh on the lab stack against HEAD, the real CLI as `pulumi`: the comment
     holds the bundle diff and the engine's own verdict. Here that verdict is a failure by design:
     the CLI cannot start the Python policy pack without the language host the Go module proxy does
     not serve (docs/engine.md), so the script must show it and exit non-zero."""
-    from engine import CLI
-
-    if not CLI.exists():
-        pytest.skip("scripts/engine.sh has not built the CLI")
     out = tmp_path / "comment.md"
-    env = script_env(PULUMI=f"{REPO}/.venv/bin/python -m engine")
-    command = [str(REPO / "scripts/ci/pr-preview.sh"), "lab", "HEAD", str(out)]
-    done = subprocess.run(command, capture_output=True, text=True, env=env)
+    env = script_env(PULUMI=engine_or_skip())
+    done = subprocess.run(
+        [str(project / "scripts/ci/pr-preview.sh"), "lab", "HEAD", str(out)], capture_output=True, text=True, env=env
+    )
     comment = out.read_text()
     assert done.returncode != 0
     assert comment.startswith("<!-- gir-lb preview: lab -->\n## `lab`: **preview failed**")
-    assert "No change to the nodes" in comment  # the working tree's lab stack against HEAD
+    assert "No change to the nodes" in comment
     assert "could not start policy pack" in comment and "pulumi-language-python" in comment
