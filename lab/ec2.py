@@ -262,6 +262,19 @@ def extend_moto(
         setattr(owner, replacement.__name__, replacement)
 
 
+def launch(ec2, subnet: str, name: str, ip: str, cluster: str) -> dict:
+    """One node's instance, as the program tags it (blueprint.iam scopes fencing by the tag)."""
+    tags = [{"Key": "Name", "Value": name}, {"Key": CLUSTER_TAG, "Value": cluster}]
+    return ec2.run_instances(
+        ImageId="ami-12c6146b",  # any: moto runs nothing
+        MinCount=1,
+        MaxCount=1,
+        SubnetId=subnet,
+        PrivateIpAddress=ip,
+        TagSpecifications=[{"ResourceType": "instance", "Tags": tags}],
+    )["Instances"][0]
+
+
 # ---- the emulator process ---------------------------------------------------------------------------
 
 
@@ -350,15 +363,7 @@ class Emulator:
         backend = get_backend("ec2")[ACCOUNT][self.region]
         nodes = []
         for i, node in enumerate(self.s.cluster.nodes):
-            tags = [{"Key": "Name", "Value": node.name}, {"Key": CLUSTER_TAG, "Value": self.s.cluster.name}]
-            inst = ec2.run_instances(
-                ImageId="ami-12c6146b",
-                MinCount=1,
-                MaxCount=1,
-                SubnetId=subnet,
-                PrivateIpAddress=str(node.ip),
-                TagSpecifications=[{"ResourceType": "instance", "Tags": tags}],
-            )["Instances"][0]
+            inst = launch(ec2, subnet, node.name, str(node.ip), self.s.cluster.name)
             eni_id = inst["NetworkInterfaces"][0]["NetworkInterfaceId"]
             backend.enis[eni_id].mac_address = mac_of(str(node.ip))  # the lab node's eth0
             who = Identity(inst["InstanceId"], mac_of(str(node.ip)), eni_id, str(node.ip))

@@ -30,10 +30,10 @@ os.environ["INITIAL_NO_AUTH_ACTION_COUNT"] = str(SETUP_CALLS)
 import boto3  # noqa: E402
 from moto.server import ThreadedMotoServer  # noqa: E402
 
-from blueprint.iam import CLUSTER_TAG, agent_policy  # noqa: E402
+from blueprint.iam import agent_policy  # noqa: E402
 from blueprint.stack_config import parse_settings  # noqa: E402
 from conftest import base_config  # noqa: E402
-from lab.ec2 import Identity, imds_server, moto_projection  # noqa: E402
+from lab.ec2 import Identity, imds_server, launch, moto_projection  # noqa: E402
 
 ACCOUNT = "123456789012"  # moto's default account: the users below live in it
 AWSVIP = "/usr/lib/ocf/resource.d/heartbeat/awsvip"
@@ -96,15 +96,7 @@ class World:
         assert self.settings.fencing and self.settings.network.region == self.region
         self.nodes = []
         for node in self.settings.cluster.nodes:
-            tags = [{"Key": "Name", "Value": node.name}, {"Key": CLUSTER_TAG, "Value": self.settings.cluster.name}]
-            inst = ec2.run_instances(
-                ImageId="ami-12c6146b",
-                MinCount=1,
-                MaxCount=1,
-                SubnetId=subnet,
-                PrivateIpAddress=str(node.ip),
-                TagSpecifications=[{"ResourceType": "instance", "Tags": tags}],
-            )["Instances"][0]
+            inst = launch(ec2, subnet, node.name, str(node.ip), self.settings.cluster.name)
             self.nodes.append({"name": node.name, "ip": str(node.ip), "instance_id": inst["InstanceId"]})
         reservations = ec2.describe_instances(InstanceIds=[n["instance_id"] for n in self.nodes])["Reservations"]
         by_id = {i["InstanceId"]: i for r in reservations for i in r["Instances"]}
