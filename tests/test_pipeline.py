@@ -272,3 +272,47 @@ def test_the_pr_preview_runs_end_to_end_with_the_real_cli(project, tmp_path):
     assert comment.startswith("<!-- gir-lb preview: lab -->\n## `lab`: **preview failed**")
     assert "No change to the nodes" in comment
     assert "could not start policy pack" in comment and "pulumi-language-python" in comment
+
+
+def test_the_checks_script_lints_type_checks_and_tests(project):
+    done = subprocess.run(
+        [str(project / "scripts/ci/checks.sh"), "tests/test_pipeline.py", "-k", "comment_always_fits"],
+        capture_output=True,
+        text=True,
+        env=script_env(),
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert "All checks passed!" in done.stdout and "Success: no issues found" in done.stdout and "1 passed" in done.stdout
+    (project / "pipeline" / "__init__.py").write_text((project / "pipeline" / "__init__.py").read_text() + "\nimport os\n")
+    broken = subprocess.run(
+        [str(project / "scripts/ci/checks.sh"), "-k", "nothing"], capture_output=True, text=True, env=script_env()
+    )
+    assert broken.returncode != 0 and "F401" in broken.stdout  # ruff stops the check
+
+
+@pytest.mark.engine
+def test_deploy_drift_and_test_stack_scripts_report_what_the_real_cli_did(project, tmp_path):
+    """deploy.sh, drift-check.sh and test-stack.sh against the real CLI: here the CLI cannot run the
+    Python policy pack (docs/engine.md), so `up` and the drift preview fail, and every script must
+    fail with them, never report success; test-stack.sh destroy still removes the stack."""
+    summary = tmp_path / "summary.md"
+    env = script_env(PULUMI=engine_or_skip(), GITHUB_STEP_SUMMARY=str(summary))
+
+    def run(*argv: str) -> subprocess.CompletedProcess:
+        return subprocess.run([str(project / "scripts/ci" / argv[0]), *argv[1:]], capture_output=True, text=True, env=env)
+
+    deploy = run("deploy.sh", "lab")
+    assert deploy.returncode != 0 and "could not start policy pack" in deploy.stdout + deploy.stderr
+    drift = run("drift-check.sh", "lab")
+    assert drift.returncode != 0
+    up = run("test-stack.sh", "up", "31")
+    assert up.returncode != 0 and (project / "stacks" / "Pulumi.test-pr-31.yaml").exists()
+    down = run("test-stack.sh", "destroy", "31")
+    assert down.returncode == 0, down.stderr
+    assert not (project / "stacks" / "Pulumi.test-pr-31.yaml").exists()
+    assert summary.read_text().splitlines() == [
+        "DRIFT or error in lab: pulumi preview --refresh --expect-no-changes exited 1 (see the log above)",
+        "destroy test-pr-31: done",
+    ]
+    assert run("test-stack.sh", "up", "3; true").returncode == 2  # a PR number is digits only
