@@ -4,6 +4,8 @@ python -m blueprint render --stack dev --out build/dev
 python -m blueprint drift-probe --stack dev     the read-only drift probe a node runs (scripts/drift.sh)
 python -m blueprint drift --stack dev --node N  compares a probe's output (stdin) with the stack
 python -m blueprint nodes --stack dev           each node's name, IP and SSH user
+python -m blueprint diff --stack dev --against origin/main
+                                                Markdown: what the working tree changes on the nodes
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ import shutil
 import sys
 from pathlib import Path
 
+from .bundle_diff import DiffError, snapshot, snapshot_at
+from .bundle_diff import compare as compare_snapshots
 from .drift import compare, probe_script, report
 from .render import render_bundle
 from .settings import Settings
@@ -69,6 +73,19 @@ def cmd_render(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_diff(args: argparse.Namespace) -> int:
+    path = Path(args.file) if args.file else stack_file(args.stack)
+    load(args)  # the working tree's stack must load; exits 2 or 1 with the reason
+    try:
+        old = snapshot_at(REPO, args.against, path)
+    except DiffError as exc:
+        print(exc, file=sys.stderr)
+        return exc.exit_code
+    new = snapshot(str(path))
+    print(compare_snapshots(old, new, stack=args.stack or str(path), old_label=args.against), end="")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m blueprint", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -86,7 +103,14 @@ def main(argv: list[str] | None = None) -> int:
         which.add_argument("--file", help="a stack file anywhere")
         if name == "drift":
             cmd.add_argument("--node", required=True, help="the node the output came from (for the report)")
+    diff = sub.add_parser("diff", help="Markdown: what the working tree changes on the nodes, against a git ref")
+    which = diff.add_mutually_exclusive_group(required=True)
+    which.add_argument("--stack", help="stack name: reads stacks/Pulumi.<stack>.yaml")
+    which.add_argument("--file", help="a stack file anywhere (outside the repo: the same file, the ref's code)")
+    diff.add_argument("--against", required=True, metavar="REF", help="git ref to compare with (e.g. origin/main)")
     args = parser.parse_args(argv)
+    if args.command == "diff":
+        return cmd_diff(args)
     return cmd_render(args) if args.command == "render" else cmd_drift(args)
 
 
