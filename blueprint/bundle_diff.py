@@ -141,7 +141,8 @@ def snapshot_at(repo: Path, ref: str, stack_file: Path) -> Snapshot | None:
     inside = stack_file.is_relative_to(repo.resolve())
     with tempfile.TemporaryDirectory(prefix="gir-lb-diff-") as tmp:
         with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:
-            tar.extractall(tmp, filter="data")
+            # Links are not needed to render, and one pointing outside the tree would be refused.
+            tar.extractall(tmp, filter=lambda m, path: None if m.issym() or m.islnk() else tarfile.data_filter(m, path))
         old_file = Path(tmp) / stack_file.relative_to(repo.resolve()) if inside else stack_file
         if not old_file.is_file():
             return None

@@ -49,12 +49,12 @@ def project(tmp_path) -> Path:
         if (REPO / rel).is_file():
             (copy / rel).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(REPO / rel, copy / rel)
-    for shared in (".venv", ".engine"):
-        if (REPO / shared).exists():
-            (copy / shared).symlink_to(REPO / shared)
     subprocess.run([*git(copy), "init", "-q"], check=True)
     subprocess.run([*git(copy), "add", "-A"], check=True)
     subprocess.run([*git(copy), "commit", "-qm", "base"], check=True)
+    for shared in (".venv", ".engine"):  # after the commit: links, not part of the tree
+        if (REPO / shared).exists():
+            (copy / shared).symlink_to(REPO / shared)
     return copy
 
 
