@@ -244,7 +244,7 @@ class Lab:
             self.topology.boot_node(i)
         t = phase("nodes booted", t)
         steps.cloud_init_substitute(self.nodes, bundle.user_data)
-        t = phase("user-data runcmd on both nodes", t)
+        t = phase("user-data (write_files, runcmd) on both nodes", t)
         for step in plan:
             steps.run_step(self.nodes, step, password, self.instance_ids)
             t = phase(f"step {step.name} ({s.cluster.nodes[step.node].name})", t)
