@@ -8,12 +8,13 @@ assume every value they get from here is safe for a URL path, an Apache token an
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import re
 import socket
 from collections import Counter
 from collections.abc import Sequence
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, NamedTuple
 from urllib.parse import urlsplit
 
 from pydantic import (
@@ -293,7 +294,9 @@ class Tenant(Model):
 
 class ClusterNode(Model):
     name: Hostname
-    ip: IPv4
+    # None only while a stack with network.address_pool is validated: Settings fills it from the pool,
+    # so every reader after validation sees an address (hence the type, and the ignore).
+    ip: IPv4 = Field(None, description="omitted when network.address_pool gives it")  # type: ignore[assignment]
 
 
 def vip_problem(vip: ipaddress.IPv4Address, net: ipaddress.IPv4Network, on_aws: bool) -> str | None:
@@ -306,6 +309,41 @@ def vip_problem(vip: ipaddress.IPv4Address, net: ipaddress.IPv4Network, on_aws: 
     if on_aws and int(vip) - int(net.network_address) <= 3:
         return f"{vip} is one of the addresses AWS reserves in {net}"
     return None
+
+
+class PoolAddresses(NamedTuple):
+    """The addresses a test stack takes from network.address_pool."""
+
+    nodes: tuple[ipaddress.IPv4Address, ipaddress.IPv4Address]
+    vip: ipaddress.IPv4Address
+
+
+def addresses_from_pool(pool: ipaddress.IPv4Network, net: ipaddress.IPv4Network, environment: str) -> PoolAddresses:
+    """The node and VIP addresses of stack `environment` in `pool` (inside subnet `net`).
+
+    The pool is cut into aligned blocks of 4 addresses (its /30s); a block holding an address AWS
+    reserves in the subnet (the network address, the next three, the broadcast address) is skipped.
+    The stack takes usable block number int(sha256(environment)) mod (number of usable blocks): its
+    first address is node a (cluster.nodes[0]), the second node b (cluster.nodes[1]), the third the
+    VIP; the fourth stays free. The same name always gets the same block, so a re-preview never
+    moves a deployed stack; two names may still share a block, which the Pulumi program refuses at
+    preview. Raises ValueError with a sentence when the pool has no usable block.
+    """
+    if pool.prefixlen > 30:
+        raise ValueError(f"{pool} is smaller than one block of 4 addresses: a pool must be a /30 or larger")
+    count = pool.num_addresses // 4
+
+    def block(i: int) -> list[ipaddress.IPv4Address]:
+        return [pool.network_address + 4 * i + k for k in range(4)]
+
+    # AWS reserves addresses in the subnet's first and last 4, aligned as the blocks are: only the
+    # pool's first and last block can hold one, so a /16 pool costs no more than a /30.
+    skipped = {i for i in {0, count - 1} if any(vip_problem(a, net, on_aws=True) for a in block(i))}
+    if count == len(skipped):
+        raise ValueError(f"every block of 4 addresses in {pool} holds an address AWS reserves in {net}: use a larger pool")
+    index = int(hashlib.sha256(environment.encode()).hexdigest(), 16) % (count - len(skipped)) + (0 in skipped)
+    first = block(index)[0]
+    return PoolAddresses(nodes=(first, first + 1), vip=first + 2)
 
 
 def _is_local(host: str) -> bool:
@@ -324,7 +362,12 @@ class NetworkSettings(Model):
     subnet_id: SubnetId
     subnet_cidr: Cidr = Field(description="CIDR of subnet_id; checked offline here and against AWS at deploy time")
     vip_mode: Literal["aws", "l2"] = Field("aws", description="aws: awsvip+IPaddr2 group; l2: IPaddr2 alone (a LAN or the lab)")
-    vip: IPv4
+    # None only while a stack with address_pool is validated: Settings fills it from the pool,
+    # so every reader after validation sees an address (hence the type, and the ignore).
+    vip: IPv4 = Field(None, description="omitted when address_pool gives it")  # type: ignore[assignment]
+    address_pool: Cidr | None = Field(
+        None, description="test-… stacks only: the VIP and node addresses, derived from the environment name in this range"
+    )
     client_cidrs: list[Cidr] = Field(min_length=1)
     admin_cidrs: list[Cidr] = Field(min_length=1)
     instance_type: InstanceType = "t3.medium"
@@ -343,6 +386,14 @@ class NetworkSettings(Model):
         net = info.data.get("subnet_cidr")
         if net and (problem := vip_problem(v, net, on_aws=info.data.get("vip_mode") == "aws")):
             raise ValueError(problem)
+        return v
+
+    @field_validator("address_pool")
+    @classmethod
+    def _pool_in_subnet(cls, v: ipaddress.IPv4Network | None, info: ValidationInfo) -> ipaddress.IPv4Network | None:
+        net = info.data.get("subnet_cidr")
+        if v is not None and net and not v.subnet_of(net):
+            raise ValueError(f"{v} is not inside subnet_cidr {net}")
         return v
 
     @field_validator("client_cidrs", "admin_cidrs")
@@ -382,7 +433,7 @@ class ClusterSettings(Model):
         items = []
         if self.nodes[0].name == self.nodes[1].name:
             items.append(("nodes[1].name", f"{self.nodes[1].name!r} is also nodes[0].name"))
-        if self.nodes[0].ip == self.nodes[1].ip:
+        if self.nodes[0].ip is not None and self.nodes[0].ip == self.nodes[1].ip:
             items.append(("nodes[1].ip", f"{self.nodes[1].ip} is also nodes[0].ip"))
         if self.knet_ping_interval_ms >= self.knet_ping_timeout_ms:
             items.append(("knet_ping_interval_ms", "must be shorter than knet_ping_timeout_ms"))
@@ -495,6 +546,45 @@ class Settings(Model):
     hacluster_password: SecretStr | None = Field(None, description="a Pulumi secret; generated when absent")
     ssh_private_key: SecretStr | None = Field(None, description="PEM key for ssh.user; a Pulumi secret")
     protect: bool | None = Field(None, description="protect resources; default true for prod")
+
+    # Field validators on network and cluster (in that order), not model checks: the model's checks
+    # then see the addresses, given or derived from the pool, and a pool problem leaves the other
+    # keys checked.
+    @field_validator("network")
+    @classmethod
+    def _vip_given_or_pooled(cls, v: NetworkSettings, info: ValidationInfo) -> NetworkSettings:
+        environment = info.data.get("environment")  # absent when invalid: its own problem is reported
+        if v.address_pool is None:
+            _raise_if([] if v.vip is not None else [("vip", "Field required")])
+            return v
+        if environment is None:
+            return v
+        if not environment.startswith("test-"):
+            why = f"environment {environment!r} sets network.vip and cluster.nodes[].ip instead"
+            raise Problems([("address_pool", f"is only for throw-away test-… stacks: {why}")])
+        items = [("vip", "must be omitted: network.address_pool gives this stack its VIP")] if v.vip is not None else []
+        try:
+            pooled = addresses_from_pool(v.address_pool, v.subnet_cidr, environment)
+        except ValueError as e:
+            raise Problems([*items, ("address_pool", str(e))]) from None
+        _raise_if(items)
+        return v.model_copy(update={"vip": pooled.vip})
+
+    @field_validator("cluster")
+    @classmethod
+    def _node_ips_given_or_pooled(cls, v: ClusterSettings, info: ValidationInfo) -> ClusterSettings:
+        network, environment = info.data.get("network"), info.data.get("environment")
+        if network is None:
+            return v  # its problem is reported; without it the node addresses cannot be judged
+        if network.address_pool is None:
+            _raise_if([(f"nodes[{i}].ip", "Field required") for i, n in enumerate(v.nodes) if n.ip is None])
+            return v
+        given = [i for i, n in enumerate(v.nodes) if n.ip is not None]
+        _raise_if([(f"nodes[{i}].ip", "must be omitted: network.address_pool gives the nodes their addresses") for i in given])
+        if environment is None:
+            return v
+        ips = addresses_from_pool(network.address_pool, network.subnet_cidr, environment).nodes
+        return v.model_copy(update={"nodes": [n.model_copy(update={"ip": ip}) for n, ip in zip(v.nodes, ips, strict=True)]})
 
     @field_validator("tls_cert")
     @classmethod

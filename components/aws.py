@@ -22,6 +22,12 @@ from blueprint.render import Bundle
 from blueprint.settings import Settings, vip_problem
 from blueprint.stack_config import SettingsError
 
+# The Pulumi stack that created an instance: tells this stack's own instances (a re-preview of a
+# deployed stack) from another stack's on the same addresses.
+STACK_TAG = "stack"
+# Every state in which an instance still holds its addresses.
+LIVE_STATES = ["pending", "running", "stopping", "stopped"]
+
 
 def _child(parent: pulumi.Resource, **extra) -> pulumi.ResourceOptions:
     return pulumi.ResourceOptions(parent=parent, **extra)
@@ -83,6 +89,39 @@ def check_subnet(s: Settings, subnet: aws.ec2.AwaitableGetSubnetResult) -> None:
         problems.append(f"gir-lb:network.vip: {problem} (the subnet as AWS reports it)")
     if problems:
         raise SettingsError(problems, source=f"subnet {s.network.subnet_id}")
+
+
+def check_pool_is_free(s: Settings) -> None:
+    """For a stack whose addresses come from network.address_pool: no other stack's instance may
+    hold one of them. Two test stacks whose names hash to one block would otherwise pass the
+    preview and fail halfway through `up`, on an address already in use."""
+    if s.network.address_pool is None:
+        return
+    ours = [str(n.ip) for n in s.cluster.nodes] + [str(s.network.vip)]
+    found = aws.ec2.get_instances(
+        filters=[
+            aws.ec2.GetInstancesFilterArgs(name="network-interface.addresses.private-ip-address", values=ours),
+            aws.ec2.GetInstancesFilterArgs(name="subnet-id", values=[s.network.subnet_id]),
+        ],
+        instance_state_names=LIVE_STATES,
+    )
+    problems = []
+    for instance_id in found.ids:
+        other = aws.ec2.get_instance(instance_id=instance_id)
+        stack = other.tags.get(STACK_TAG)
+        if stack == pulumi.get_stack():
+            continue
+        on_it = {other.private_ip, *other.secondary_private_ips}
+        # An address on a second ENI is in neither list: then the filter is all we know.
+        held = [a for a in ours if a in on_it] or [" or ".join(ours)]
+        owner = f"stack {stack}" if stack else f"no {STACK_TAG} tag"
+        problems += [
+            f"gir-lb:network.address_pool: {a} is held by instance {instance_id} ({owner}): rename the stack"
+            " (its environment) or give it another pool"
+            for a in held
+        ]
+    if problems:
+        raise SettingsError(problems, source=f"stack {pulumi.get_stack()}")
 
 
 class Address(pulumi.ComponentResource):
@@ -158,7 +197,7 @@ class Hosts(pulumi.ComponentResource):
                     tags={
                         "Name": node.name,
                         "environment": s.environment,
-                        "stack": pulumi.get_stack(),
+                        STACK_TAG: pulumi.get_stack(),
                         CLUSTER_TAG: s.cluster.name,
                     },
                     # A newer AMI must not replace a running node; a replacement keeps the node's
@@ -244,7 +283,8 @@ class Bootstrap(pulumi.ComponentResource):
 class LoadBalancerPair(pulumi.ComponentResource):
     def __init__(self, name: str, s: Settings, bundle: Bundle, secrets: dict, opts: pulumi.ResourceOptions | None = None):
         subnet = aws.ec2.get_subnet(id=s.network.subnet_id)
-        check_subnet(s, subnet)  # before anything is registered
+        check_subnet(s, subnet)  # both before anything is registered
+        check_pool_is_free(s)
         super().__init__("gir-lb:index:LoadBalancerPair", name, None, opts)
         account_id = aws.get_caller_identity().account_id
         child = pulumi.ResourceOptions(parent=self, protect=s.is_protected)

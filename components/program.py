@@ -21,11 +21,12 @@ def run() -> None:
             problems += e.problems
         if problems:
             raise SettingsError(problems, source=f"stack {pulumi.get_stack()}")
+        for warning in settings.warnings():
+            pulumi.log.warn(warning)
+        # The pair checks the subnet and the address pool against AWS before it registers anything.
+        pair = LoadBalancerPair("gir-lb", settings, render_bundle(settings), secrets)
     except SettingsError as e:
         raise pulumi.RunError(str(e)) from None  # the key-path list, without a Python traceback
-    for warning in settings.warnings():
-        pulumi.log.warn(warning)
-    pair = LoadBalancerPair("gir-lb", settings, render_bundle(settings), secrets)
 
     pulumi.export("vip", str(settings.network.vip))
     pulumi.export("base_url", settings.base_url)

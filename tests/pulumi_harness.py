@@ -29,10 +29,27 @@ class Registered:
     urn: str = ""
 
 
+@dataclass
+class Ec2Instance:
+    """An instance already in the subnet, as the getInstances/getInstance invokes report it."""
+
+    id: str
+    private_ip: str
+    secondary_private_ips: list[str] = field(default_factory=list)
+    tags: dict[str, str] = field(default_factory=dict)
+    state: str = "running"
+
+    @property
+    def addresses(self) -> set[str]:
+        return {self.private_ip, *self.secondary_private_ips}
+
+
 class RecordingMocks(pulumi.runtime.Mocks):
-    def __init__(self, subnet: dict | None = None):
+    def __init__(self, subnet: dict | None = None, instances: list[Ec2Instance] | None = None):
         self.subnet = subnet or SUBNET
+        self.instances = instances or []
         self.invokes: list[str] = []
+        self.invoke_args: dict[str, dict] = {}
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs):
         outputs = dict(args.inputs)
@@ -49,6 +66,18 @@ class RecordingMocks(pulumi.runtime.Mocks):
 
     def call(self, args: pulumi.runtime.MockCallArgs):
         self.invokes.append(args.token)
+        self.invoke_args[args.token] = dict(args.args)
+        if args.token == "aws:ec2/getInstances:getInstances":
+            # Answers the filters the program uses: addresses, the subnet (every instance here is in it), states.
+            wanted = {f["name"]: set(f["values"]) for f in args.args.get("filters", [])}
+            addresses = wanted.get("network-interface.addresses.private-ip-address", set())
+            in_subnet = wanted.get("subnet-id", {self.subnet["id"]}) == {self.subnet["id"]}
+            states = set(args.args.get("instanceStateNames") or ["running"])
+            hits = [i for i in self.instances if in_subnet and i.addresses & addresses and i.state in states]
+            return {"ids": [i.id for i in hits], "privateIps": [i.private_ip for i in hits], "id": "eu-west-1"}
+        if args.token == "aws:ec2/getInstance:getInstance":
+            i = next(i for i in self.instances if i.id == args.args["instanceId"])
+            return {"id": i.id, "privateIp": i.private_ip, "secondaryPrivateIps": i.secondary_private_ips, "tags": i.tags}
         if args.token == "aws:ec2/getSubnet:getSubnet":
             return self.subnet
         if args.token == "aws:index/getCallerIdentity:getCallerIdentity":
@@ -83,10 +112,12 @@ class RecordingMonitor(pmocks.MockMonitor):
         return result
 
 
-def run(build, subnet: dict | None = None, stack: str = "dev") -> tuple[RecordingMonitor, RecordingMocks]:
+def run(
+    build, subnet: dict | None = None, stack: str = "dev", instances: list[Ec2Instance] | None = None
+) -> tuple[RecordingMonitor, RecordingMocks]:
     """Runs build() as a Pulumi program under mocks (preview=False so applies run) and returns
-    what it registered."""
-    mocks = RecordingMocks(subnet)
+    what it registered. `instances`: what the subnet already holds."""
+    mocks = RecordingMocks(subnet, instances)
     monitor = RecordingMonitor(mocks)
     pulumi.runtime.set_mocks(mocks, project="gir-lb", stack=stack, preview=False, monitor=monitor)
 

@@ -1,6 +1,7 @@
-"""The bad-stack corpus (tests/data/bad-stacks/, written by its make.py): the dev stack with one thing
-broken per file. Each must end in a SettingsError, never another exception, with a problem line
-that starts with the key path or file position expected.yaml names for it."""
+"""The bad-stack corpus (tests/data/bad-stacks/, written by its make.py): the dev stack (the test-example
+stack for the address pool) with one thing broken per file. Each must end in a SettingsError, never
+another exception, with a problem line that starts with the key path or file position expected.yaml
+names for it."""
 
 from __future__ import annotations
 

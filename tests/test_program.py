@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import runpy
 import subprocess
@@ -12,8 +13,9 @@ import pytest
 import yaml
 from pulumi.runtime import rpc
 from pulumi.runtime.config import set_all_config
-from pulumi_harness import run
+from pulumi_harness import Ec2Instance, run
 
+from blueprint.settings import addresses_from_pool
 from conftest import REPO
 
 SSH_KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nPROGRAM-SSH-KEY\n-----END OPENSSH PRIVATE KEY-----\n"
@@ -26,7 +28,7 @@ def engine_config(stack: str, **extra) -> dict[str, str]:
     return {k: v if isinstance(v, str) else json.dumps(v) for k, v in config.items()}
 
 
-def run_program(config: dict[str, str], secret_keys=(), monkeypatch=None, subnet=None):
+def run_program(config: dict[str, str], secret_keys=(), monkeypatch=None, subnet=None, instances=None):
     set_all_config(config, list(secret_keys))
     exports: dict = {}
     monkeypatch.setattr(pulumi, "export", lambda name, value: exports.__setitem__(name, value))
@@ -37,7 +39,7 @@ def run_program(config: dict[str, str], secret_keys=(), monkeypatch=None, subnet
         return pulumi.Output.from_input(exports).apply(resolved.update)
 
     try:
-        monitor, _ = run(build, subnet=subnet, stack=json.loads(json.dumps(config["gir-lb:environment"])))
+        monitor, _ = run(build, subnet=subnet, stack=config["gir-lb:environment"], instances=instances)
     finally:
         set_all_config({}, [])
     return monitor.registered, resolved
@@ -110,7 +112,9 @@ def test_test_stack_goes_through_the_bastion_and_warns_about_stonith(monkeypatch
             assert proxy["host"] == "bastion.dev.gir.internal" and proxy["user"] == "ec2-user"
     assert any("STONITH is disabled" in w for w in warnings)
     assert not any(r.protect for r in resources)
-    assert exports["tenant_urls"]["t1"]["rps_url"] == "https://10.20.1.150/t1/rp/api"
+    # from address_pool 10.20.1.128/26 for the name test-example (a changed rule would move deployed stacks)
+    assert exports["tenant_urls"]["t1"]["rps_url"] == "https://10.20.1.162/t1/rp/api"
+    assert exports["private_ips"] == ["10.20.1.160", "10.20.1.161"]
 
 
 def test_a_tls_key_that_does_not_match_its_certificate_stops_the_program_before_any_resource(monkeypatch, tmp_path):
@@ -145,3 +149,63 @@ def test_a_lab_stack_or_a_self_signed_prod_is_refused_before_any_resource_with_e
     ]
     with pytest.raises(pulumi.RunError, match="gir-lb:platform: a lab stack runs on this machine with python -m lab"):
         run_program(engine_config("lab", ssh_private_key=SSH_KEY), ["gir-lb:ssh_private_key"], monkeypatch)
+
+
+# --- a test stack's pool addresses against the instances already in the subnet ------------------
+
+PR = "test-pr-12"
+PR_ADDRESSES = addresses_from_pool(ipaddress.ip_network("10.20.1.128/26"), ipaddress.ip_network("10.20.1.0/24"), PR)
+
+
+def recorded_registrations(monkeypatch) -> list[str]:
+    """The types registered from now on, the stack itself aside."""
+    registered: list[str] = []
+    original = pulumi_harness.RecordingMonitor.RegisterResource
+
+    def register(self, req):
+        if req.type != "pulumi:pulumi:Stack":
+            registered.append(req.type)
+        return original(self, req)
+
+    monkeypatch.setattr(pulumi_harness.RecordingMonitor, "RegisterResource", register)
+    return registered
+
+
+def run_pr_stack(monkeypatch, instances: list[Ec2Instance]) -> dict:
+    """The test-example template deployed as stack test-pr-12, with `instances` already in the subnet: its exports."""
+    config = engine_config("test-example", environment=PR, ssh_private_key=SSH_KEY)
+    return run_program(config, ["gir-lb:ssh_private_key"], monkeypatch, instances=instances)[1]
+
+
+def test_a_pool_stack_with_its_addresses_free_is_built_on_them(monkeypatch):
+    registered = recorded_registrations(monkeypatch)
+    elsewhere = Ec2Instance("i-0dev0000000000001", "10.20.1.11", tags={"stack": "dev"})  # not on our addresses
+    gone = Ec2Instance("i-0gone00000000009", str(PR_ADDRESSES.vip), tags={"stack": "test-pr-9"}, state="terminated")
+    exports = run_pr_stack(monkeypatch, [elsewhere, gone])
+    assert registered.count("aws:ec2/instance:Instance") == 2
+    assert exports["vip"] == str(PR_ADDRESSES.vip)
+    assert exports["private_ips"] == [str(ip) for ip in PR_ADDRESSES.nodes]
+
+
+@pytest.mark.parametrize("state", ["running", "stopped"])
+def test_another_stacks_instance_on_a_pool_address_stops_the_preview_before_any_resource(monkeypatch, state):
+    registered = recorded_registrations(monkeypatch)
+    # test-pr-9's node, with the VIP it moved there as a secondary address
+    other = Ec2Instance("i-0feed000000000009", "10.20.1.200", [str(PR_ADDRESSES.vip)], tags={"stack": "test-pr-9"}, state=state)
+    with pytest.raises(pulumi.RunError) as info:
+        run_pr_stack(monkeypatch, [other])
+    assert str(info.value).splitlines()[1:] == [
+        f"  - gir-lb:network.address_pool: {PR_ADDRESSES.vip} is held by instance i-0feed000000000009 (stack test-pr-9):"
+        " rename the stack (its environment) or give it another pool"
+    ]
+    assert registered == []
+
+
+def test_a_re_preview_of_a_deployed_pool_stack_finds_its_own_instances_and_goes_on(monkeypatch):
+    registered = recorded_registrations(monkeypatch)
+    ours = [
+        Ec2Instance(f"i-0own00000000000{n}", str(ip), [str(PR_ADDRESSES.vip)] if n == 0 else [], tags={"stack": PR})
+        for n, ip in enumerate(PR_ADDRESSES.nodes)
+    ]
+    exports = run_pr_stack(monkeypatch, ours)
+    assert registered.count("aws:ec2/instance:Instance") == 2 and exports["vip"] == str(PR_ADDRESSES.vip)

@@ -1,5 +1,6 @@
 """Writes the bad-stack corpus once (the files are committed; run again only to add cases):
-each file is stacks/Pulumi.dev.yaml with one thing broken, and expected.yaml names, per file, the
+each file is stacks/Pulumi.dev.yaml (stacks/Pulumi.test-example.yaml for the address pool) with one
+thing broken, and expected.yaml names, per file, the
 key path (or file position) its first matching problem must start with; `absent:` a text no
 problem may echo.
 
@@ -15,6 +16,7 @@ import yaml
 
 HERE = Path(__file__).resolve().parent
 DEV = (HERE.parents[2] / "stacks" / "Pulumi.dev.yaml").read_text()
+TEST = (HERE.parents[2] / "stacks" / "Pulumi.test-example.yaml").read_text()
 CASES: dict[str, tuple[bytes, dict]] = {}
 
 
@@ -27,6 +29,12 @@ def edit(name: str, old: str, new: str, key: str, **more) -> None:
     """The dev stack with the first `old` replaced by `new`."""
     assert old in DEV, old
     case(name, DEV.replace(old, new, 1), key, **more)
+
+
+def edit_test(name: str, old: str, new: str, key: str, **more) -> None:
+    """The test-example stack (addresses from network.address_pool) with the first `old` replaced by `new`."""
+    assert old in TEST, old
+    case(name, TEST.replace(old, new, 1), key, **more)
 
 
 def add(name: str, lines: str, key: str, **more) -> None:
@@ -136,6 +144,12 @@ edit("vip-network-address", "vip: 10.20.1.50", "vip: 10.20.1.0", "gir-lb:network
 edit("vip-broadcast", "vip: 10.20.1.50", "vip: 10.20.1.255", "gir-lb:network.vip")
 edit("vip-aws-reserved", "vip: 10.20.1.50", "vip: 10.20.1.2", "gir-lb:network.vip")
 edit("vip-is-a-node", "vip: 10.20.1.50", "vip: 10.20.1.11", "gir-lb:cluster.nodes[0].ip")
+edit("address-pool-in-dev", "vip: 10.20.1.50", "vip: 10.20.1.50\n    address_pool: 10.20.1.128/26", "gir-lb:network.address_pool")
+edit_test("address-pool-outside-subnet", "address_pool: 10.20.1.128/26", "address_pool: 10.20.9.0/26", "gir-lb:network.address_pool")
+edit_test("address-pool-too-small", "address_pool: 10.20.1.128/26", "address_pool: 10.20.1.128/31", "gir-lb:network.address_pool")
+edit_test("address-pool-with-vip", "address_pool: 10.20.1.128/26", "address_pool: 10.20.1.128/26\n    vip: 10.20.1.150",
+          "gir-lb:network.vip")
+edit_test("address-pool-with-node-ip", "{name: lb-test-a}", "{name: lb-test-a, ip: 10.20.1.111}", "gir-lb:cluster.nodes[0].ip")
 edit("vip-mode-unknown", "vip: 10.20.1.50", "vip: 10.20.1.50\n    vip_mode: gcp", "gir-lb:network.vip_mode")
 edit("vip-mode-l2-on-aws", "vip: 10.20.1.50", "vip: 10.20.1.50\n    vip_mode: l2", "gir-lb:network.vip_mode")
 case("vip-mode-l2-on-aws-unfenced",
