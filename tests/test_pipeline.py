@@ -215,6 +215,7 @@ def test_a_test_stack_is_the_template_under_its_own_name():
         write_test_stack("12; rm -rf /")
 
 
+@pytest.mark.tools
 def test_changed_stacks_script_reads_git(project, tmp_path):
     """A commit that touches only the staging stack file."""
     with open(project / "stacks" / "Pulumi.staging.yaml", "a") as f:
@@ -274,6 +275,7 @@ def test_the_pr_preview_runs_end_to_end_with_the_real_cli(project, tmp_path):
     assert "could not start policy pack" in comment and "pulumi-language-python" in comment
 
 
+@pytest.mark.tools  # runs ruff, mypy and pytest again: about a minute
 def test_the_checks_script_lints_type_checks_and_tests(project):
     done = subprocess.run(
         [str(project / "scripts/ci/checks.sh"), "tests/test_pipeline.py", "-k", "comment_always_fits"],
