@@ -3,7 +3,7 @@ fencing; lab-aws: awsvip + IPaddr2 and fence_aws against the EC2 emulator), then
 each of `--kinds` (node: the active node loses power; httpd: SIGKILL of its httpd; split: the link
 between the nodes is cut), each under one request to the VIP every 100 ms (new connection, 1 s
 timeout). Writes every probe row (CSV: run, kind, sent at, status, latency, the node that
-proxied it) and a Markdown summary (medians and spread) to `--out`."""
+proxied it), their picture (timelines.png) and a Markdown summary (medians and spread) to `--out`."""
 
 from __future__ import annotations
 
@@ -16,6 +16,8 @@ import subprocess
 from pathlib import Path
 
 from lab.runner import Failover, Lab
+
+from .plot import failover_timelines
 
 
 def main(argv: list[str]) -> int:
@@ -73,5 +75,8 @@ def measure(lab: Lab, runs: int, kinds: list[str], out: Path) -> str:
         every = ", ".join("not recovered" if t == float("inf") else f"{t:.1f}" for t in times)
         spread = f"{statistics.median(times):.1f} | {min(times):.1f} | {max(times):.1f}"
         summary.append(f"| {kind} | {len(times)} | {spread} | {every} |")
+    summary += ["", "Every probe of every run (coloured by the node that answered, red: failed):", ""]
+    summary.append("![timelines](timelines.png)")
+    failover_timelines(out / "probes.csv", out / "timelines.png", f"{lab.stack}: failover as the client sees it")
     (out / "summary.md").write_text("\n".join(summary) + "\n")
     return "\n".join(summary)

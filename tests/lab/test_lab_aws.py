@@ -189,3 +189,4 @@ def test_the_failover_benchmark_writes_its_rows_and_summary(lab, tmp_path):
     rows = (tmp_path / "probes.csv").read_text().splitlines()
     assert rows[0] == "run,kind,sent_after_failure_s,status,latency_s,via" and len(rows) > 20
     assert "| httpd | 1 |" in summary and (tmp_path / "summary.md").read_text().strip() == summary
+    assert (tmp_path / "timelines.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -1,0 +1,47 @@
+"""Pictures of benchmark rows (matplotlib, no display needed)."""
+
+from __future__ import annotations
+
+import csv
+from collections import defaultdict
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only
+import matplotlib.pyplot as plt  # noqa: E402
+
+FAILED = "failed"
+
+
+def failover_timelines(probes_csv: Path, png: Path, title: str) -> None:
+    """One panel per failure kind, one line per run: every probe at its time after the failure,
+    coloured by the node that answered (or red when it failed): the gap is the downtime, a colour
+    change is the VIP moving."""
+    runs: dict[str, dict[int, list[tuple[float, str]]]] = defaultdict(lambda: defaultdict(list))
+    with open(probes_csv, newline="") as f:
+        for row in csv.DictReader(f):
+            who = row["via"] if row["status"] == "200" else FAILED
+            runs[row["kind"]][int(row["run"])].append((float(row["sent_after_failure_s"]), who))
+    nodes = sorted({who for kind in runs.values() for rows in kind.values() for _, who in rows} - {FAILED})
+    colours = {FAILED: "#d62728"} | {n: c for n, c in zip(nodes, ("#2ca02c", "#1f77b4", "#9467bd", "#8c564b"), strict=False)}
+    height = 1.0 + sum(0.9 + 0.25 * len(by_run) for by_run in runs.values())
+    fig, axes = plt.subplots(len(runs), 1, figsize=(10, height), squeeze=False)
+    for ax, (kind, by_run) in zip(axes[:, 0], runs.items(), strict=True):
+        for run, rows in sorted(by_run.items()):
+            for who in colours:
+                xs = [t for t, w in rows if w == who]
+                if xs:
+                    ax.scatter(xs, [run] * len(xs), s=9, marker="|", color=colours[who], label=who if run == 1 else None)
+        ax.set_title(f"{kind}", loc="left", fontsize=10)
+        ax.set_ylabel("run")
+        ax.set_yticks(sorted(by_run))
+        ax.axvline(0, color="grey", linewidth=0.8, linestyle="--")
+        ax.grid(axis="x", alpha=0.3)
+    axes[-1, 0].set_xlabel("seconds after the failure was caused (one probe every 100 ms)")
+    handles = [plt.Line2D([], [], color=c, marker="|", linestyle="", markersize=10) for c in colours.values()]
+    fig.legend(handles, [("failed" if k == FAILED else f"answered via {k}") for k in colours], loc="upper right", fontsize=8)
+    fig.suptitle(title, fontsize=11, x=0.01, ha="left")
+    fig.tight_layout(rect=(0, 0, 0.85, 0.96))
+    fig.savefig(png, dpi=110)
+    plt.close(fig)
