@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import sys
 
-from . import failover, reload
+from . import failover, httpd_monitor, reload
 
-SCENARIOS = {"failover": failover.main, "reload": reload.main}
+SCENARIOS = {"failover": failover.main, "httpd-monitor": httpd_monitor.main, "reload": reload.main}
 
 if __name__ == "__main__":
     if len(sys.argv) < 2 or sys.argv[1] not in SCENARIOS:

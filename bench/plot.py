@@ -45,3 +45,23 @@ def failover_timelines(probes_csv: Path, png: Path, title: str) -> None:
     fig.tight_layout(rect=(0, 0, 0.85, 0.96))
     fig.savefig(png, dpi=110)
     plt.close(fig)
+
+
+def downtime_by_setting(downtimes: dict[int, list[float]], png: Path, title: str, xlabel: str) -> None:
+    """Every run's downtime (dots) and the median (line) for each value of one setting."""
+    fig, ax = plt.subplots(figsize=(7, 4))
+    settings = sorted(downtimes)
+    for value in settings:
+        ax.scatter([value] * len(downtimes[value]), downtimes[value], color="#1f77b4", alpha=0.6, s=18)
+    medians = [sorted(downtimes[v])[len(downtimes[v]) // 2] for v in settings]
+    ax.plot(settings, medians, color="#ff7f0e", marker="o", label="median")
+    ax.set_xticks(settings)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("downtime seen by the client (s)")
+    ax.set_ylim(bottom=0)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    fig.savefig(png, dpi=110)
+    plt.close(fig)

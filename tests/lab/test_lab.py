@@ -379,3 +379,15 @@ def test_the_reload_benchmark_writes_its_rows_and_summary(lab, tmp_path):
     assert len(rows) > 20 and {r["change"] for r in rows} >= {"1", "2"}
     assert all(r["status"] == "200" for r in rows)
     assert "4 held: " in summary and ", 0 cut" in summary
+
+
+def test_the_httpd_monitor_benchmark_writes_its_rows_picture_and_summary(lab, tmp_path):
+    """Not a measurement (that is `python -m bench httpd-monitor`): one interval, one run."""
+    from bench.httpd_monitor import measure as measure_monitor
+
+    summary = measure_monitor(lab, [3], 1, tmp_path)
+    rows = (tmp_path / "downtimes.csv").read_text().splitlines()
+    assert rows[0] == "httpd_monitor_s,run,downtime_s" and rows[1].startswith("3,1,")
+    assert "| 3 |" in summary and (tmp_path / "downtimes.png").read_bytes()[:4] == b"\x89PNG"
+    live = lab.live_node().run("pcs", "resource", "config", "webserver").stdout
+    assert f"interval={lab.settings.cluster.httpd_monitor_s}s" in live  # the lab's own interval again
