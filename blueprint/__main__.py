@@ -21,6 +21,7 @@ from .drift import compare, probe_script, report
 from .render import render_bundle
 from .settings import Settings
 from .stack_config import SettingsError, load_stack
+from .topology import topology_dot
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -46,6 +47,9 @@ def cmd_drift(args: argparse.Namespace) -> int:
     bundle = render_bundle(settings)
     if args.command == "drift-probe":
         print(probe_script(settings, bundle), end="")
+        return 0
+    if args.command == "topology":
+        print(topology_dot(settings, args.stack or Path(args.file).name), end="")
         return 0
     if args.command == "nodes":
         print("\n".join(f"{n.name} {n.ip} {settings.ssh.user}" for n in settings.cluster.nodes))
@@ -95,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     which.add_argument("--file", help="a stack file anywhere")
     render.add_argument("--out", required=True, help="output folder (replaced)")
     commands = (("drift-probe", "print the read-only drift probe"), ("drift", "compare a probe's output (stdin)"),
-                ("nodes", "print each node's name, IP and SSH user"))
+                ("nodes", "print each node's name, IP and SSH user"), ("topology", "print the topology as Graphviz DOT"))
     for name, what in commands:
         cmd = sub.add_parser(name, help=what)
         which = cmd.add_mutually_exclusive_group(required=True)

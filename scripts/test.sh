@@ -3,7 +3,7 @@
 # them. Extra arguments go to pytest (e.g. `-m "not tools and not lab"` for the unit part only).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/apt-need.sh apache2 cloud-init shellcheck pacemaker corosync pcs resource-agents fence-agents \
+scripts/apt-need.sh apache2 cloud-init shellcheck graphviz pacemaker corosync pcs resource-agents fence-agents \
   openssl python3-venv psmisc iproute2 curl util-linux
 scripts/venv.sh requirements-dev.txt
 scripts/engine.sh   # the real Pulumi CLI from Go modules: minutes once, then cached in .engine/
