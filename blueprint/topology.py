@@ -28,12 +28,14 @@ def topology_dot(s: Settings, stack: str) -> str:
         "  clients -> vip;",
     ]
     if s.ssh.bastion_host:
-        lines += [f"  bastion [label={_q('bastion ' + str(s.ssh.bastion_host))}];", '  operator -> bastion [label="SSH", style=dashed];']
+        lines.append(f"  bastion [label={_q('bastion ' + str(s.ssh.bastion_host))}];")
+        lines.append('  operator -> bastion [label="SSH", style=dashed];')
     lines.append("  subgraph cluster_pair {")
     lines.append(f"    label={_q(f'cluster {s.cluster.name}: corosync token {s.cluster.token_ms} ms, {fencing}')};")
     for n in nodes:
         node_id = _q("node " + n.name)
-        lines.append(f"    {node_id} [label={_q(f'{n.name}' + chr(10) + f'{n.ip}' + chr(10) + 'httpd, pacemaker, corosync, pcsd')}];")
+        text = f"{n.name}\n{n.ip}\nhttpd, pacemaker, corosync, pcsd"
+        lines.append(f"    {node_id} [label={_q(text)}];")
     a, b = (_q("node " + n.name) for n in nodes)
     lines.append(f'    {a} -> {b} [dir=both, label="corosync (knet/udpu), pcsd 2224", color=grey40];')
     lines.append("  }")
