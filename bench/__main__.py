@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import sys
 
-from . import failover, httpd_monitor, reload
+from . import failover, httpd_monitor, reload, scale
 
-SCENARIOS = {"failover": failover.main, "httpd-monitor": httpd_monitor.main, "reload": reload.main}
+SCENARIOS = {
+    "failover": failover.main,
+    "httpd-monitor": httpd_monitor.main,
+    "reload": reload.main,
+    "scale": scale.main,
+}
 
 if __name__ == "__main__":
     if len(sys.argv) < 2 or sys.argv[1] not in SCENARIOS:

@@ -65,3 +65,19 @@ def downtime_by_setting(downtimes: dict[int, list[float]], png: Path, title: str
     fig.tight_layout()
     fig.savefig(png, dpi=110)
     plt.close(fig)
+
+
+def timings_by_size(series: dict[str, list[tuple[int, float]]], png: Path, title: str) -> None:
+    """One line per series: seconds against the size."""
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for label, points in series.items():
+        ax.plot([x for x, _ in points], [y for _, y in points], marker="o", label=label)
+    ax.set_xlabel("tenants")
+    ax.set_ylabel("seconds (median)")
+    ax.set_ylim(bottom=0)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    fig.savefig(png, dpi=110)
+    plt.close(fig)
