@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import sys
 
-from . import failover, httpd_monitor, reload, scale
+from . import failover, httpd_monitor, reload, rolling, scale
 
 SCENARIOS = {
     "failover": failover.main,
     "httpd-monitor": httpd_monitor.main,
     "reload": reload.main,
+    "rolling": rolling.main,
     "scale": scale.main,
 }
 

@@ -81,3 +81,20 @@ def timings_by_size(series: dict[str, list[tuple[int, float]]], png: Path, title
     fig.tight_layout()
     fig.savefig(png, dpi=110)
     plt.close(fig)
+
+
+def counts_by_phase(phases: dict[str, dict[str, int]], keys: list[str], png: Path, title: str) -> None:
+    """Grouped bars: for each key, its count in each phase (labelled with the number)."""
+    fig, ax = plt.subplots(figsize=(7, 3.5))
+    width = 0.8 / max(len(phases), 1)
+    for i, (phase, counts) in enumerate(phases.items()):
+        xs = [k + i * width for k in range(len(keys))]
+        bars = ax.bar(xs, [counts[key] for key in keys], width, label=phase)
+        ax.bar_label(bars, fontsize=8)
+    ax.set_xticks([k + width * (len(phases) - 1) / 2 for k in range(len(keys))], [k.replace("_", " ") for k in keys])
+    ax.set_ylabel("count")
+    ax.legend()
+    ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    fig.savefig(png, dpi=110)
+    plt.close(fig)

@@ -391,3 +391,14 @@ def test_the_httpd_monitor_benchmark_writes_its_rows_picture_and_summary(lab, tm
     assert "| 3 |" in summary and (tmp_path / "downtimes.png").read_bytes()[:4] == b"\x89PNG"
     live = lab.live_node().run("pcs", "resource", "config", "webserver").stdout
     assert f"interval={lab.settings.cluster.httpd_monitor_s}s" in live  # the lab's own interval again
+
+
+def test_the_rolling_benchmark_writes_its_counts_picture_and_summary(lab, tmp_path):
+    """Not a measurement (that is `python -m bench rolling`): one change under two connections."""
+    from bench.rolling import measure as measure_rolling
+
+    summary = measure_rolling(lab, 1, 2, tmp_path)
+    rows = (tmp_path / "counts.csv").read_text().splitlines()
+    assert rows[0] == "phase,ok,failed,closed_idle,closed_busy,connections" and len(rows) == 3
+    assert int(rows[1].split(",")[1]) > 10 and int(rows[2].split(",")[1]) > 10  # both phases were answered
+    assert "| 1 changes |" in summary and (tmp_path / "counts.png").read_bytes()[:4] == b"\x89PNG"
