@@ -8,6 +8,7 @@ summary.md to `--out`. No root, no lab."""
 from __future__ import annotations
 
 import argparse
+import copy
 import csv
 import os
 import platform
@@ -32,7 +33,8 @@ def dev_with(tenants: int, folder: Path) -> Path:
     """The dev stack file with `tenants` tenants (its own, repeated under new ids)."""
     doc = yaml.safe_load((REPO / "stacks" / "Pulumi.dev.yaml").read_text())
     given = doc["config"]["gir-lb:tenants"]
-    doc["config"]["gir-lb:tenants"] = [{**given[i % len(given)], "id": f"t{i + 1}"} for i in range(tenants)]
+    # deep copies: shared objects would be written as YAML anchors, which stack files refuse
+    doc["config"]["gir-lb:tenants"] = [{**copy.deepcopy(given[i % len(given)]), "id": f"t{i + 1}"} for i in range(tenants)]
     path = folder / f"{tenants}" / "Pulumi.dev.yaml"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(yaml.safe_dump(doc))
