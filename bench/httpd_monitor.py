@@ -9,9 +9,11 @@ import argparse
 import csv
 import os
 import platform
+import random
 import statistics
 import subprocess
 import tempfile
+import time
 from pathlib import Path
 
 import yaml
@@ -56,7 +58,11 @@ def measure(lab: Lab, intervals: list[int], runs: int, out: Path) -> str:
         try:
             for seconds in intervals:
                 lab.apply(with_monitor(lab.stack_file, seconds, Path(tmp)))
-                downtimes[seconds] = [lab.failover("httpd").downtime or float("inf") for _ in range(runs)]
+                downtimes[seconds] = []
+                for _ in range(runs):
+                    # A random phase: otherwise every kill lands at the same point of the monitor cycle.
+                    time.sleep(random.uniform(0, seconds))
+                    downtimes[seconds].append(lab.failover("httpd").downtime or float("inf"))
         finally:
             lab.apply(lab.stack_file)
     with open(out / "downtimes.csv", "w", newline="") as f:
@@ -73,7 +79,8 @@ def measure(lab: Lab, intervals: list[int], runs: int, out: Path) -> str:
         f"- machine: {platform.node()}, {os.cpu_count()} cores, {platform.platform()}; {apache}",
         f"- method: `python -m bench httpd-monitor --stack {lab.stack} --intervals {','.join(map(str, intervals))}"
         f" --runs {runs}`:"
-        " each interval applied live through the plan, then httpd SIGKILLed on the active node under one request every"
+        " each interval applied live through the plan, then httpd SIGKILLed on the active node (after a random wait of up"
+        " to one interval, so the kill lands anywhere in the monitor cycle) under one request every"
         " 100 ms (1 s timeout); downtime = last answer before the first failure to the first answer after it",
         "",
         "| httpd_monitor_s | median (s) | min (s) | max (s) | every run (s) |",
