@@ -423,7 +423,9 @@ class ClusterSettings(Model):
     knet_ping_timeout_ms: int = Field(250, ge=250, le=30000, description="knet link ping_timeout")
     dc_deadtime_s: int = Field(10, ge=2, le=120, description="Pacemaker dc-deadtime, seeded before the first start")
     vip_monitor_s: int = Field(10, ge=1, le=300)
-    httpd_monitor_s: int = Field(5, ge=1, le=300)
+    # httpd crash downtime ≈ the wait for the next monitor + ~0.5 s restart: median 0.9 s at 1 s,
+    # 3.3 s at 5 s (docs/benchmarks.md); a monitor is one local /server-status request.
+    httpd_monitor_s: int = Field(1, ge=1, le=300)
     httpd_migration_threshold: int = Field(10, ge=1, le=1000)
     resource_stickiness: int = Field(100, ge=0, le=1000000)
     fencing: FencingSettings = FencingSettings()
