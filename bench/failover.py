@@ -10,13 +10,12 @@ from __future__ import annotations
 import argparse
 import csv
 import os
-import platform
 import statistics
-import subprocess
 from pathlib import Path
 
 from lab.runner import Failover, Lab
 
+from . import machine_line
 from .plot import failover_timelines
 
 
@@ -55,12 +54,11 @@ def measure(lab: Lab, runs: int, kinds: list[str], out: Path) -> str:
                 for r in result.rows:
                     writer.writerow([run, kind, f"{r.at - result.at:.3f}", r.status, f"{r.latency:.4f}", names.get(r.via, r.via)])
     s = lab.settings
-    apache = subprocess.run(["apache2", "-v"], capture_output=True, text=True).stdout.splitlines()[0]
     fencing = f"fence_aws, priority-fencing-delay {s.cluster.fencing.delay_s} s" if s.fencing else "off"
     summary = [
         f"# Failover downtime, `{lab.stack}` lab",
         "",
-        f"- machine: {platform.node()}, {os.cpu_count()} cores, {platform.platform()}; {apache}",
+        machine_line(),
         f"- method: `python -m bench failover --stack {lab.stack} --runs {runs} --kinds {','.join(kinds)}`: one request to the"
         " VIP every 100 ms on a new connection (1 s timeout); downtime = last answer before the first failure to the first"
         " answer after it (0 when nothing failed)",

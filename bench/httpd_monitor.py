@@ -8,10 +8,8 @@ from __future__ import annotations
 import argparse
 import csv
 import os
-import platform
 import random
 import statistics
-import subprocess
 import tempfile
 import time
 from pathlib import Path
@@ -20,6 +18,7 @@ import yaml
 
 from lab.runner import Lab
 
+from . import machine_line
 from .plot import downtime_by_setting
 
 
@@ -72,11 +71,10 @@ def measure(lab: Lab, intervals: list[int], runs: int, out: Path) -> str:
             writer.writerows([seconds, run, f"{value:.2f}"] for run, value in enumerate(values, 1))
     title = "httpd SIGKILL: downtime against the monitor interval"
     downtime_by_setting(downtimes, out / "downtimes.png", title, "httpd_monitor_s (s)")
-    apache = subprocess.run(["apache2", "-v"], capture_output=True, text=True).stdout.splitlines()[0]
     lines = [
         "# httpd crash: downtime against the monitor interval",
         "",
-        f"- machine: {platform.node()}, {os.cpu_count()} cores, {platform.platform()}; {apache}",
+        machine_line(),
         f"- method: `python -m bench httpd-monitor --stack {lab.stack} --intervals {','.join(map(str, intervals))}"
         f" --runs {runs}`:"
         " each interval applied live through the plan, then httpd SIGKILLed on the active node (after a random wait of up"

@@ -47,6 +47,15 @@ def failover_timelines(probes_csv: Path, png: Path, title: str) -> None:
     plt.close(fig)
 
 
+def _finish(fig, ax, png: Path, title: str) -> None:
+    ax.grid(alpha=0.3)
+    ax.legend()
+    ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    fig.savefig(png, dpi=110)
+    plt.close(fig)
+
+
 def downtime_by_setting(downtimes: dict[int, list[float]], png: Path, title: str, xlabel: str) -> None:
     """Every run's downtime (dots) and the median (line) for each value of one setting."""
     fig, ax = plt.subplots(figsize=(7, 4))
@@ -59,12 +68,7 @@ def downtime_by_setting(downtimes: dict[int, list[float]], png: Path, title: str
     ax.set_xlabel(xlabel)
     ax.set_ylabel("downtime seen by the client (s)")
     ax.set_ylim(bottom=0)
-    ax.grid(alpha=0.3)
-    ax.legend()
-    ax.set_title(title, fontsize=10)
-    fig.tight_layout()
-    fig.savefig(png, dpi=110)
-    plt.close(fig)
+    _finish(fig, ax, png, title)
 
 
 def timings_by_size(series: dict[str, list[tuple[int, float]]], png: Path, title: str) -> None:
@@ -75,12 +79,7 @@ def timings_by_size(series: dict[str, list[tuple[int, float]]], png: Path, title
     ax.set_xlabel("tenants")
     ax.set_ylabel("seconds (median)")
     ax.set_ylim(bottom=0)
-    ax.grid(alpha=0.3)
-    ax.legend()
-    ax.set_title(title, fontsize=10)
-    fig.tight_layout()
-    fig.savefig(png, dpi=110)
-    plt.close(fig)
+    _finish(fig, ax, png, title)
 
 
 def counts_by_phase(phases: dict[str, dict[str, int]], keys: list[str], png: Path, title: str) -> None:

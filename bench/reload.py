@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import csv
 import os
-import platform
 import re
 import shutil
 import statistics
@@ -20,6 +19,8 @@ import time
 from pathlib import Path
 
 from lab.runner import Lab
+
+from . import machine_line
 
 PROBE_INTERVAL_S, PROBE_TIMEOUT_S = 0.05, 5.0
 POLL_HOLD_S = 10
@@ -94,12 +95,11 @@ def measure(lab: Lab, changes: int, held: int, out: Path, gap: float = 0.5) -> s
     for i, (_, wakeups) in enumerate(windows):
         window = [r for r in rows if starts[i] <= r.at < starts[i + 1]]
         per_change.append((max(r.latency for r in window) - baseline, sum(r.status != 200 for r in window), wakeups))
-    apache = subprocess.run(["apache2", "-v"], capture_output=True, text=True).stdout.splitlines()[0]
     worst = max(added for added, _, _ in per_change)
     summary = [
         "# Tenant changes under a 50 ms probe",
         "",
-        f"- machine: {platform.node()}, {os.cpu_count()} cores, {platform.platform()}; {apache}",
+        machine_line(),
         f"- method: `python -m bench reload --changes {changes} --held {held} --gap {gap}`: a lab (`stacks/Pulumi.lab.yaml`), "
         f"{changes} tenant changes through the plan's httpd-push steps (standby, then active), one request "
         f"to the VIP every {PROBE_INTERVAL_S * 1000:.0f} ms on a new connection, {PROBE_TIMEOUT_S:.0f} s timeout",

@@ -11,7 +11,6 @@ import argparse
 import csv
 import json
 import os
-import platform
 import subprocess
 import tempfile
 import time
@@ -19,6 +18,7 @@ from pathlib import Path
 
 from lab.runner import Lab
 
+from . import machine_line
 from .plot import counts_by_phase
 
 CLIENT = Path(__file__).resolve().parent / "keepalive_client.py"
@@ -88,11 +88,10 @@ def measure(lab: Lab, changes: int, connections: int, out: Path) -> str:
         out / "counts.png",
         "Keep-alive clients during tenant changes",
     )
-    apache = subprocess.run(["apache2", "-v"], capture_output=True, text=True).stdout.splitlines()[0]
     lines = [
         "# A rolling tenant change under keep-alive load",
         "",
-        f"- machine: {platform.node()}, {os.cpu_count()} cores, {platform.platform()}; {apache}",
+        machine_line(),
         f"- method: `python -m bench rolling --changes {changes} --connections {connections}`: {connections} HTTP/1.1 keep-alive"
         f" connections to the VIP, a request on each every {INTERVAL_S * 1000:.0f} ms; {changes} tenant changes through the"
         f" plan (httpd-push on the standby, then the active node: a graceful reload each), {window:.0f} s in all; then a"

@@ -10,8 +10,6 @@ from __future__ import annotations
 import argparse
 import copy
 import csv
-import os
-import platform
 import statistics
 import sys
 import tempfile
@@ -26,6 +24,7 @@ import yaml  # noqa: E402
 from blueprint.render import render_bundle  # noqa: E402
 from blueprint.stack_config import load_stack  # noqa: E402
 
+from . import machine_line  # noqa: E402
 from .plot import timings_by_size  # noqa: E402
 
 
@@ -105,7 +104,7 @@ def measure(sizes: list[int], repeat: int, out: Path) -> str:
     lines = [
         "# The program's scale",
         "",
-        f"- machine: {platform.node()}, {os.cpu_count()} cores, {platform.platform()}, Python {platform.python_version()}",
+        machine_line(with_apache=False),
         f"- method: `python -m bench scale --tenants {','.join(map(str, sizes))} --repeat {repeat}`: the dev stack with that many"
         " tenants; medians of the repeats; the program under mocks registers every resource (no cloud)",
         "- a real `pulumi preview` is not measured: the CLI built here lacks the Python language host and the AWS provider",
