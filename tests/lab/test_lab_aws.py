@@ -103,6 +103,28 @@ def test_the_vip_is_assigned_to_the_active_nodes_eni(lab):
     assert assigned and assigned[-1]["holders"] == {str(lab.settings.network.vip): [eni_of(lab, active)]}
 
 
+def test_every_step_again_changes_nothing_on_the_fencing_path(lab):
+    """Every command again (a new SSH key on AWS), on the running lab-aws pair: the same CIB, which
+    holds the fencing the stack says (read back on the node), nobody fenced, the VIP not moved, no
+    failed request."""
+    s = lab.settings
+    cib_before = lab.live_node().run("pcs", "cluster", "cib", check=True).stdout
+    assert f'name="priority-fencing-delay" value="{s.cluster.fencing.delay_s}s"' in cib_before
+    ids = [n["instance_id"] for n in lab.ec2_world["nodes"]]
+    host_map = ";".join(f"{n.name}:{i}" for n, i in zip(s.cluster.nodes, ids, strict=True))
+    assert f'name="pcmk_host_map" value="{host_map}"' in cib_before
+    events_before = len(lab.ec2_history())
+    probe = lab.start_probe(max_seconds=180)
+    time.sleep(0.5)
+    lab.rerun_every_step()
+    time.sleep(1)
+    rows = probe.stop()
+    assert len(rows) > 50 and [r for r in rows if r.status != 200] == []
+    assert lab.ec2_history()[events_before:] == []  # no stop, no start, no VIP move
+    config = lambda cib: cib.split("<configuration>")[1].split("</configuration>")[0]  # noqa: E731
+    assert config(lab.live_node().run("pcs", "cluster", "cib", check=True).stdout) == config(cib_before)
+
+
 def test_httpd_killed_restarts_locally_and_nobody_is_fenced(lab):
     f = lab.failover("httpd")
     print(f"\nlab-aws httpd SIGKILL: downtime {f.downtime:.2f}s")
