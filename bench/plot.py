@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import statistics
 from collections import defaultdict
 from pathlib import Path
 
@@ -94,6 +95,37 @@ def counts_by_phase(phases: dict[str, dict[str, int]], keys: list[str], png: Pat
     ax.set_ylabel("count")
     ax.legend()
     ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    fig.savefig(png, dpi=110)
+    plt.close(fig)
+
+
+def token_tradeoff(
+    downtimes: dict[int, list[float]], ridden_out: dict[int, float], changes: dict[int, int], png: Path, title: str
+) -> None:
+    """Two panels against the token: node-loss downtime (every run and the median) with the longest
+    cut of the cluster link the membership rode out, and the membership changes in the soak (bars)."""
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(7, 6), sharex=True)
+    tokens = sorted(downtimes)
+    for token in tokens:
+        top.scatter([token] * len(downtimes[token]), downtimes[token], color="#1f77b4", alpha=0.6, s=18)
+    top.plot(tokens, [statistics.median(downtimes[t]) for t in tokens], color="#ff7f0e", marker="o", label="node loss, median")
+    top.plot(tokens, [ridden_out[t] for t in tokens], color="#2ca02c", marker="s", label="longest link cut ridden out")
+    top.axhline(1.0, color="grey", linestyle="--", linewidth=0.8, label="target 1.0 s")
+    top.set_ylabel("seconds")
+    top.set_ylim(bottom=0)
+    top.grid(alpha=0.3)
+    top.legend()
+    width = (max(tokens) - min(tokens) or 1000) / (4 * len(tokens))
+    bars = bottom.bar(tokens, [changes[t] for t in tokens], width=width, color="#d62728")
+    bottom.bar_label(bars, fontsize=8)
+    bottom.set_ylim(0, max(changes.values()) + 1)
+    bottom.yaxis.get_major_locator().set_params(integer=True)
+    bottom.set_ylabel("membership changes in the soak")
+    bottom.set_xlabel("totem token (ms); knet ping timers scaled with it")
+    bottom.set_xticks(tokens)
+    bottom.grid(alpha=0.3)
+    fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     fig.savefig(png, dpi=110)
     plt.close(fig)

@@ -150,8 +150,7 @@ def test_a_200_tenant_push_through_the_plan_reaches_both_nodes(lab, tmp_path):
     assert lab.tenant_health()["t2"]["rp"].startswith("t2-rp-")
     print(
         f"\n200-tenant push through the plan ({len(push[0].payload) / 1024:.0f} KiB on stdin, "
-        f"script {len(push[0].script) / 1024:.1f} KiB): "
-        + f"both nodes {took:.1f}s; back to 2 tenants {back:.1f}s"
+        f"script {len(push[0].script) / 1024:.1f} KiB): " + f"both nodes {took:.1f}s; back to 2 tenants {back:.1f}s"
     )
 
 
@@ -402,3 +401,20 @@ def test_the_rolling_benchmark_writes_its_counts_picture_and_summary(lab, tmp_pa
     assert rows[0] == "phase,ok,failed,closed_idle,closed_busy,connections" and len(rows) == 3
     assert int(rows[1].split(",")[1]) > 10 and int(rows[2].split(",")[1]) > 10  # both phases were answered
     assert "| 1 changes |" in summary and (tmp_path / "counts.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_the_token_benchmark_writes_its_rows_picture_and_summary(lab, tmp_path):
+    """Not a measurement (that is `python -m bench token`): one point, one node loss, a 5 s soak."""
+    from bench.token import Point, running_token
+    from bench.token import measure as measure_token
+
+    summary = measure_token(lab, [Point(1500, 200, 400)], 1, 5, [0.3, 6], tmp_path)
+    node_loss = (tmp_path / "node-loss.csv").read_text().splitlines()
+    assert node_loss[0] == "token_ms,knet_ping_interval_ms,knet_ping_timeout_ms,run,downtime_s"
+    assert node_loss[1].startswith("1500,200,400,1,") and float(node_loss[1].rsplit(",", 1)[1]) > 0
+    soak = list(csv.DictReader((tmp_path / "soak.csv").open()))
+    assert len(soak) == 1 and int(soak[0]["probes"]) >= 30 and int(soak[0]["membership_changes"]) >= 0
+    # a 0.3 s cut is far inside a 1.5 s token; 6 s is past token + consensus: corosync splits
+    assert (float(soak[0]["cut_survived_s"]), float(soak[0]["cut_split_s"])) == (0.3, 6.0)
+    assert "| 1500:200:400 |" in summary and (tmp_path / "tradeoff.png").read_bytes()[:4] == b"\x89PNG"
+    assert running_token(lab) == lab.settings.cluster.token_ms  # the lab's own timers again
