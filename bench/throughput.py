@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import os
 import re
 import statistics
 import subprocess
@@ -42,7 +43,9 @@ APACHE, HAPROXY, DIRECT = "apache", "haproxy", "direct"
 # restart. They measure what a setting costs; only what keeps the live tests' behaviour may go
 # into the product templates.
 KNOBS = {
+    "control": "true",  # the same config restarted: the noise floor between two Apache targets
     "no-access-log": "a2disconf -q other-vhosts-access-log",
+    "buffered-logs": "echo 'BufferedLogs On' > /etc/apache2/conf-enabled/zz-knob-logs.conf",
     "keepalive-requests-1000": "echo 'MaxKeepAliveRequests 1000' > /etc/apache2/conf-enabled/zz-knob-keepalive.conf",
     # what RCS's disablereuse=On costs: not adoptable, RCS needs it
     "rcs-reuse": "sed -i 's/ disablereuse=On//' /etc/apache2/conf-enabled/gir-lb/loadbalancer_*.conf",
@@ -231,6 +234,7 @@ def measure(rounds: int, seconds: float, connections: int, tenants: int, variant
     mix = request_mix(tids)
     fleet = Fleet({t: {} for t in tids})  # ports, routes and tenant settings; the members are HAProxy's
     rows: list[Row] = []
+    load = os.getloadavg()  # other work on the machine shows here
     started: list[HAProxy | ApacheNode] = []
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
@@ -256,7 +260,8 @@ def measure(rounds: int, seconds: float, connections: int, tenants: int, variant
             loads = [(t, port, mix) for t, port in targets.items()] + [(DIRECT, fleet[("t1", "rp", 0)].port, direct)]
             for r in range(1, rounds + 1):
                 for variant in variants:
-                    for target, port, requests in loads:
+                    # each round starts at the next target: no target always follows the same one
+                    for target, port, requests in loads[r % len(loads) :] + loads[: r % len(loads)]:
                         rows.append(wrk(port, requests, variant, seconds, connections, r, target))
                         print(f"round {r} {variant:9} {target:28} {rows[-1].rps:8.0f} req/s  p99 {rows[-1].p99_ms:6.1f} ms")
             versions = [subprocess.run(["haproxy", "-v"], capture_output=True, text=True).stdout.splitlines()[0]]
@@ -265,6 +270,7 @@ def measure(rounds: int, seconds: float, connections: int, tenants: int, variant
         finally:
             for proc in reversed(started):
                 proc.stop() if isinstance(proc, HAProxy) else proc.shutdown()
+    versions.append(f"load average {load[0]:.1f} before, {os.getloadavg()[0]:.1f} after (1 min)")
     return write(rows, out, rounds, seconds, connections, tids, mix, variants, knobs, versions, mpm)
 
 
@@ -291,31 +297,33 @@ def write(rows, out, rounds, seconds, connections, tids, mix, variants, knobs, v
                     r.non_2xx,
                 ]
             )
+    targets = [APACHE, *(f"{APACHE}+{k}" for k in knobs), HAPROXY, DIRECT]  # rounds rotate: a fixed order here
     throughput_by_target(
-        _group(rows),
+        _group(sorted(rows, key=lambda r: (variants.index(r.variant), targets.index(r.target)))),
         out / "throughput.png",
         f"{len(mix)}-request mix, {len(tids)} tenants, {connections} connections, {rounds} interleaved rounds of {seconds:g} s",
     )
-    targets = list(dict.fromkeys(r.target for r in rows))
     table = [
-        "| connections | target | req/s median (min–max) | p99 ms median (min–max) | Apache ÷ HAProxy req/s | errors |",
-        "|---|---|---|---|---|---|",
+        "| connections | target | req/s median (min–max) | p99 ms median (min–max) | ÷ HAProxy req/s"
+        " | ÷ rendered Apache req/s | errors |",
+        "|---|---|---|---|---|---|---|",
     ]
+
+    def paired(mine: list[Row], other: str) -> str:
+        """Median (min–max) of mine's req/s over `other`'s in the same round and variant."""
+        ratios = [a.rps / b.rps for a in mine for b in rows if (b.target, b.variant, b.round) == (other, a.variant, a.round)]
+        return f"{med(ratios):.2f} ({min(ratios):.2f}–{max(ratios):.2f})" if ratios else ""
+
     for variant in variants:
         for target in targets:
             mine = [r for r in rows if r.variant == variant and r.target == target]
             rps, p99 = [r.rps for r in mine], [r.p99_ms for r in mine]
-            ratios = [
-                a.rps / h.rps
-                for a in mine
-                for h in rows
-                if h.variant == variant and h.target == HAPROXY and h.round == a.round and target.startswith(APACHE)
-            ]
-            ratio = f"{med(ratios):.2f} ({min(ratios):.2f}–{max(ratios):.2f})" if ratios else ""
             errors = sum(r.socket_errors + r.non_2xx for r in mine)
             table.append(
                 f"| {variant} | {target} | {med(rps):,.0f} ({min(rps):,.0f}–{max(rps):,.0f}) |"
-                f" {med(p99):.1f} ({min(p99):.1f}–{max(p99):.1f}) | {ratio} | {errors} |"
+                f" {med(p99):.1f} ({min(p99):.1f}–{max(p99):.1f}) |"
+                f" {paired(mine, HAPROXY) if target.startswith(APACHE) else ''} |"
+                f" {paired(mine, APACHE) if target.startswith(APACHE + '+') else ''} | {errors} |"
             )
     sizing = " ".join(
         line.split()[0] + "=" + line.split()[1]
@@ -333,8 +341,8 @@ def write(rows, out, rounds, seconds, connections, tids, mix, variants, knobs, v
         + (f" --knobs {','.join(knobs)}" if knobs else "")
         + f"`: wrk (1 thread, {connections} connections, 5 s timeout) cycling a fixed mix of {len(mix)} GETs (every service of"
         f" {len(tids)} tenants, RWS and RCS with and without a session cookie); {rounds} rounds, each loading every target in"
-        f" turn for {seconds:g} s ({', '.join(targets)}), for keep-alive connections and, as 'close', a new connection"
-        " per request. The ratio is Apache's req/s over HAProxy's in the same round.",
+        f" turn (each round starting one target later) for {seconds:g} s ({', '.join(targets)}), for keep-alive connections"
+        " and, as 'close', a new connection per request. The ratio is Apache's req/s over HAProxy's in the same round.",
         f"- apache: the bundle rendered from stacks/Pulumi.lab.yaml (its MPM sizing: {sizing}) with these tenants, served by"
         " Debian's apache2 with its own main config (lab/live.py, as the live tests run it)",
         "- haproxy: bench/templates/haproxy_lb.cfg.j2, the same tenants, paths, members and stickiness (checked before"
@@ -342,6 +350,7 @@ def write(rows, out, rounds, seconds, connections, tids, mix, variants, knobs, v
         "- direct: the same mix (paths as the members get them) to one member; every member is a frontend of one haproxy"
         " (1 thread) answering by itself",
         "- everything runs on this machine: load generator, balancer and members share its cores",
+        *(f"- knob `{k}` (an Apache variant: the rendered config, then `{KNOBS[k]}` and a restart)" for k in knobs),
         "",
         *table,
         "",
