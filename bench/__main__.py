@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from . import failover, httpd_monitor, reload, rolling, scale, token
+from . import failover, httpd_monitor, reload, rolling, scale, throughput, token
 
 SCENARIOS = {
     "failover": failover.main,
@@ -12,6 +12,7 @@ SCENARIOS = {
     "reload": reload.main,
     "rolling": rolling.main,
     "scale": scale.main,
+    "throughput": throughput.main,
     "token": token.main,
 }
 

@@ -48,6 +48,27 @@ def failover_timelines(probes_csv: Path, png: Path, title: str) -> None:
     plt.close(fig)
 
 
+def throughput_by_target(groups: dict[tuple[str, str], list[tuple[float, float]]], png: Path, title: str) -> None:
+    """Two panels, req/s and p99 latency: for each (connection variant, target) a bar at the median
+    and a dot per round (the spread); one colour per variant."""
+    fig, axes = plt.subplots(1, 2, figsize=(11, 1.5 + 0.35 * len(groups)), sharey=True)
+    variants = list(dict.fromkeys(variant for variant, _ in groups))
+    colours = dict(zip(variants, ("#1f77b4", "#ff7f0e", "#2ca02c"), strict=False))
+    for ax, k, xlabel in ((axes[0], 0, "req/s"), (axes[1], 1, "p99 latency (ms)")):
+        for y, ((variant, _), points) in enumerate(groups.items()):
+            values = [p[k] for p in points]
+            ax.barh(y, statistics.median(values), color=colours[variant], alpha=0.35)
+            ax.scatter(values, [y] * len(values), color=colours[variant], s=14)
+        ax.set_xlabel(xlabel)
+        ax.grid(axis="x", alpha=0.3)
+    axes[0].set_yticks(range(len(groups)), [f"{target} ({variant})" for variant, target in groups], fontsize=8)
+    axes[0].invert_yaxis()
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    fig.savefig(png, dpi=110)
+    plt.close(fig)
+
+
 def _finish(fig, ax, png: Path, title: str) -> None:
     ax.grid(alpha=0.3)
     ax.legend()

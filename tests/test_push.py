@@ -18,8 +18,8 @@ from blueprint.plan import Step, build_plan
 from blueprint.render import render_bundle
 from blueprint.stack_config import parse_settings
 from conftest import base_config, tenant
-from live.conftest import push_step as live_push_step
-from live.harness import ApacheNode, free_ports, request
+from lab.live import ApacheNode, free_ports, request
+from lab.live import push_step as live_push_step
 
 pytestmark = pytest.mark.tools
 CONF = "/etc/apache2/conf-enabled"

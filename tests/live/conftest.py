@@ -3,21 +3,15 @@ rendered bundle, both stopped by PID at teardown (also when a test fails)."""
 
 from __future__ import annotations
 
-import dataclasses
-import re
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from blueprint.plan import Step, build_plan
-from blueprint.profiles import PROFILES
-from blueprint.render import render_bundle
 from blueprint.stack_config import parse_settings
 from conftest import base_config
-from live.harness import ApacheNode, Fleet, free_ports
+from lab.live import ApacheNode, Fleet, free_ports, start_node
 
-PORTS_CONF = PROFILES["debian12"].server_root + "/" + PROFILES["debian12"].listen_conf
 TIMINGS = {
     "rws": {"connect_timeout_ms": 1000, "timeout_s": 60, "retry_s": 2},
     "rp": {"connect_timeout_ms": 1000, "timeout_s": 2, "retry_s": 2},
@@ -107,20 +101,6 @@ def live_settings(fleet: Fleet, tenants: list[str], http_port: int, https_port: 
     return parse_settings(cfg)
 
 
-def loopback(path: str, text: str) -> str:
-    """The node shares the host's network: the rendered ports.conf's `Listen <port>` lines bind
-    127.0.0.1 only (the ports are the stack's)."""
-    return re.sub(r"^Listen (\d+ )", r"Listen 127.0.0.1:\1", text, flags=re.M) if path == PORTS_CONF else text
-
-
-def push_step(settings, edit=None) -> Step:
-    """The plan's push step; `edit(path, text)` may alter a rendered file first (to break it)."""
-    bundle = render_bundle(settings)
-    files = {p: loopback(p, t) for p, t in bundle.httpd.items()}
-    bundle = dataclasses.replace(bundle, httpd={p: edit(p, t) for p, t in files.items()} if edit else files)
-    return next(st for st in build_plan(settings, bundle) if st.name == "httpd-push-0")
-
-
 def tls_pair(pki) -> tuple[str, str]:
     return pki["front_crt"].read_text(), pki["front_key"].read_text()
 
@@ -139,15 +119,7 @@ class Lb:
 def start_lb(workdir: Path, fleet: Fleet, tenants: list[str], pki, drop_conf=(), **httpd) -> Lb:
     http_port, https_port = free_ports(2)
     settings = live_settings(fleet, tenants, http_port, https_port, pki, **httpd)
-    node = ApacheNode(workdir, http_port, https_port)
-    node.boot(drop_conf=drop_conf)
-    try:
-        pushed = node.push(push_step(settings), tls_pair(pki))
-        assert pushed.returncode == 0, pushed.stdout + pushed.stderr
-        node.start_httpd()
-    except BaseException:
-        node.shutdown()
-        raise
+    node = start_node(workdir, settings, tls_pair(pki), drop_conf)
     return Lb(node, fleet, settings, pki)
 
 

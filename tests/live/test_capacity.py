@@ -8,8 +8,8 @@ import time
 
 import pytest
 
+from lab.live import Fleet, request
 from live.conftest import start_lb
-from live.harness import Fleet, request
 
 pytestmark = pytest.mark.tools
 AGENTS = 2000

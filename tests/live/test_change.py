@@ -12,8 +12,8 @@ import time
 
 import pytest
 
-from live.conftest import live_settings, push_step, start_lb, tls_pair
-from live.harness import Fleet, request
+from lab.live import Fleet, push_step, request
+from live.conftest import live_settings, start_lb, tls_pair
 
 pytestmark = pytest.mark.tools
 PATHS = ["/t1/api/me", "/t1/rp/api/j", "/t2/rcs/api/k", "/t2/recordings/a", "/t1/interactionreceiver/e"]

@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 
 from blueprint.stack_config import parse_settings
 from conftest import TENANT_IDS, WEBDAV_EXTRA_PATHS, base_config, tenant
-from live.conftest import push_step, tls_pair
-from live.harness import ApacheNode, free_ports, request
+from lab.live import ApacheNode, free_ports, push_step, request
+from live.conftest import tls_pair
 
 pytestmark = pytest.mark.tools
 

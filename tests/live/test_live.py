@@ -9,7 +9,7 @@ import warnings
 
 import pytest
 
-from live.harness import request
+from lab.live import request
 
 pytestmark = pytest.mark.tools
 

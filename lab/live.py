@@ -1,4 +1,5 @@
-"""Live-traffic harness: fake GIR members on loopback and a real Debian apache2 "node".
+"""Live-traffic harness (tests/live and the throughput benchmark): fake GIR members on loopback
+and a real Debian apache2 "node".
 
 The node is a lab box (lab/boxes.py) with a private mount+PID namespace holding a writable copy of
 /etc/apache2 (no Listen line until a push installs the bundle's ports.conf, the default site
@@ -9,8 +10,10 @@ push step runs inside it. Nothing on the host is changed; everything started is 
 
 from __future__ import annotations
 
+import dataclasses
 import http.client
 import json
+import re
 import signal
 import socket
 import subprocess
@@ -19,14 +22,16 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from blueprint.plan import Step, encode_stdin
+from blueprint.plan import Step, build_plan, encode_stdin
 from blueprint.profiles import PROFILES
+from blueprint.render import render_bundle
 from blueprint.services import SERVICES as CATALOGUE
 from lab.boxes import Box, reaper_command
 
-MEMBER = Path(__file__).resolve().parents[2] / "lab" / "fake_member.py"
+MEMBER = Path(__file__).resolve().parent / "fake_member.py"
 SERVICES = tuple(svc.key for svc in CATALOGUE)
 MODULES = PROFILES["debian12"].apache_modules  # what the debian12 user-data enables with a2enmod
+PORTS_CONF = PROFILES["debian12"].server_root + "/" + PROFILES["debian12"].listen_conf
 
 
 def free_ports(n: int) -> list[int]:
@@ -63,7 +68,7 @@ class Member:
         if self.tls:
             cmd += ["--tls", *self.tls]
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-        assert self.proc.stdout.readline().strip() == "ready", f"{self.name} did not start"
+        assert self.proc.stdout and self.proc.stdout.readline().strip() == "ready", f"{self.name} did not start"
 
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:
@@ -73,9 +78,11 @@ class Member:
         self.proc = None
 
     def freeze(self) -> None:
+        assert self.proc
         self.proc.send_signal(signal.SIGSTOP)
 
     def thaw(self) -> None:
+        assert self.proc
         self.proc.send_signal(signal.SIGCONT)
 
     def make_unreachable(self) -> None:
@@ -174,14 +181,16 @@ def request(
 ) -> Response:
     """One request on a new connection to 127.0.0.1:port (optionally from another loopback source)."""
     start = time.monotonic()
-    kw = {"timeout": timeout, "source_address": (source, 0) if source else None}
+    address = (source, 0) if source else None
     if tls:
         import ssl
 
         ctx = context or ssl._create_unverified_context()
-        conn = http.client.HTTPSConnection("127.0.0.1", port, context=ctx, **kw)
+        conn: http.client.HTTPConnection = http.client.HTTPSConnection(
+            "127.0.0.1", port, timeout=timeout, source_address=address, context=ctx
+        )
     else:
-        conn = http.client.HTTPConnection("127.0.0.1", port, **kw)
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout, source_address=address)
     try:
         conn.request(method, path, headers={"Connection": "close", **(headers or {})})
         resp = conn.getresponse()
@@ -246,3 +255,32 @@ class ApacheNode:
 
     def shutdown(self) -> None:
         self.box.kill()
+
+
+def loopback(path: str, text: str) -> str:
+    """The node shares the host's network: the rendered ports.conf's `Listen <port>` lines bind
+    127.0.0.1 only (the ports are the stack's)."""
+    return re.sub(r"^Listen (\d+ )", r"Listen 127.0.0.1:\1", text, flags=re.M) if path == PORTS_CONF else text
+
+
+def push_step(settings, edit=None) -> Step:
+    """The plan's push step; `edit(path, text)` may alter a rendered file first (to break it)."""
+    bundle = render_bundle(settings)
+    files = {p: loopback(p, t) for p, t in bundle.httpd.items()}
+    bundle = dataclasses.replace(bundle, httpd={p: edit(p, t) for p, t in files.items()} if edit else files)
+    return next(st for st in build_plan(settings, bundle) if st.name == "httpd-push-0")
+
+
+def start_node(workdir: Path, settings, tls_pair: tuple[str, str] | None = None, drop_conf: tuple[str, ...] = ()) -> ApacheNode:
+    """A node serving the bundle rendered from `settings` (its ports: the stack's httpd port and
+    TLS port), installed by the plan's push step; shut down again if it does not start."""
+    node = ApacheNode(workdir, settings.httpd.port, settings.httpd.tls.port)
+    node.boot(drop_conf=drop_conf)
+    try:
+        pushed = node.push(push_step(settings), tls_pair)
+        assert pushed.returncode == 0, pushed.stdout + pushed.stderr
+        node.start_httpd()
+    except BaseException:
+        node.shutdown()
+        raise
+    return node
