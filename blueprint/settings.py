@@ -404,6 +404,10 @@ class NetworkSettings(Model):
         return v
 
 
+TOKEN_DEFAULT_MS = 3000  # corosync 3 on RHEL 8.4 and later; cman's (rhel6) is 10000 (CMAN_TOKEN_DEFAULT_MS)
+CMAN_TOKEN_DEFAULT_MS = 10000
+
+
 class FencingSettings(Model):
     mode: Literal["fence_aws", "disabled"] = Field(
         "fence_aws", description="disabled turns STONITH off: an explicit, unsafe opt-out"
@@ -417,10 +421,14 @@ class ClusterSettings(Model):
     name: ClusterName = "gir-lb"
     nodes: list[ClusterNode] = Field(min_length=2, max_length=2)
     transport: Literal["knet", "udpu"] | None = Field(None, description="default: knet (corosync 3) or udpu (cman on rhel6)")
-    # Below 500 ms token / 250 ms knet ping timeout the membership flapped in our measurements.
-    token_ms: int = Field(1000, ge=500, le=60000, description="corosync totem token")
-    knet_ping_interval_ms: int = Field(125, ge=50, le=10000, description="knet link ping_interval")
-    knet_ping_timeout_ms: int = Field(250, ge=250, le=30000, description="knet link ping_timeout")
+    # Below 500 ms token / 250 ms knet ping timeout the membership flapped in our measurements. The
+    # default trades node-loss time for the network hiccup ridden out (bench token, docs/benchmarks.md):
+    # 1000 ms rode out a 1.5 s cut of the link, 3000 ms a 5 s one, for 4 s more per node loss.
+    token_ms: int = Field(
+        TOKEN_DEFAULT_MS, ge=500, le=60000, description="corosync totem token; default 3000, 10000 with cman (rhel6)"
+    )
+    knet_ping_interval_ms: int = Field(375, ge=50, le=10000, description="knet link ping_interval; default: timeout / 2")
+    knet_ping_timeout_ms: int = Field(750, ge=250, le=30000, description="knet link ping_timeout; default: token / 4")
     dc_deadtime_s: int = Field(10, ge=2, le=120, description="Pacemaker dc-deadtime, seeded before the first start")
     vip_monitor_s: int = Field(10, ge=1, le=300)
     # httpd crash downtime ≈ the wait for the next monitor + ~0.5 s restart: median 0.9 s at 1 s,
@@ -429,6 +437,16 @@ class ClusterSettings(Model):
     httpd_migration_threshold: int = Field(10, ge=1, le=1000)
     resource_stickiness: int = Field(100, ge=0, le=1000000)
     fencing: FencingSettings = FencingSettings()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _knet_from_token(cls, data: Any) -> Any:
+        """knet timers left out follow the token: the link is down well before the token is lost."""
+        if not isinstance(data, dict) or not isinstance(token := data.get("token_ms", TOKEN_DEFAULT_MS), int):
+            return data
+        timeout = data.get("knet_ping_timeout_ms", max(250, token // 4))
+        interval = timeout // 2 if isinstance(timeout, int) else None
+        return {"knet_ping_timeout_ms": timeout, **({"knet_ping_interval_ms": interval} if interval else {}), **data}
 
     @model_validator(mode="after")
     def _nodes_differ(self) -> ClusterSettings:
@@ -548,6 +566,15 @@ class Settings(Model):
     hacluster_password: SecretStr | None = Field(None, description="a Pulumi secret; generated when absent")
     ssh_private_key: SecretStr | None = Field(None, description="PEM key for ssh.user; a Pulumi secret")
     protect: bool | None = Field(None, description="protect resources; default true for prod")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _cman_token_default(cls, data: Any) -> Any:
+        """cman (rhel6) keeps its own default token: Red Hat tests it between 5000 and 300000 ms."""
+        cluster = data.get("cluster") if isinstance(data, dict) else None
+        if isinstance(cluster, dict) and data.get("os_profile") == "rhel6" and "token_ms" not in cluster:
+            return {**data, "cluster": {**cluster, "token_ms": CMAN_TOKEN_DEFAULT_MS}}
+        return data
 
     # Field validators on network and cluster (in that order), not model checks: the model's checks
     # then see the addresses, given or derived from the pool, and a pool problem leaves the other

@@ -268,7 +268,8 @@ def test_cluster_scripts_per_stack():
     assert "pcs_f property set no-quorum-policy=ignore" in old["resources.sh"]
     new = bundle_of(base_config("rhel9")).scripts["cluster-setup.sh"]
     assert "pcs host auth lb-a addr=10.0.1.11 lb-b addr=10.0.1.12 -u hacluster" in new
-    assert "transport knet link ping_interval=125 ping_timeout=250 \\\n    totem token=1000" in new
+    assert "transport knet link ping_interval=375 ping_timeout=750 \\\n    totem token=3000" in new
+    assert "ccs -f \"$new\" --settotem token=10000" in old["cluster-setup.sh"]  # cman keeps its own default
     start = bundle_of(base_config("rhel9")).scripts["cluster-start.sh"]
     assert "pcs cluster start --all --wait=300" in start and "pcs cluster enable --all" in start
     assert " -p " not in new  # the password never goes on a command line

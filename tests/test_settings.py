@@ -352,6 +352,23 @@ def test_token_below_the_measured_safe_minimum():
     assert only_problem(cfg).startswith("gir-lb:cluster.token_ms: Input should be greater than or equal to 500")
 
 
+def test_cluster_timer_defaults_follow_the_token_and_the_profile():
+    """3000 ms on corosync 3 and 10000 ms with cman (bench token); knet timers left out follow the
+    token (timeout token/4, at least 250; interval half of it); given ones are kept."""
+    assert parse_settings(base_config("rhel9")).cluster.model_dump(
+        include={"token_ms", "knet_ping_interval_ms", "knet_ping_timeout_ms"}
+    ) == {"token_ms": 3000, "knet_ping_interval_ms": 375, "knet_ping_timeout_ms": 750}
+    assert parse_settings(base_config("rhel6")).cluster.token_ms == 10000
+    cfg = base_config("rhel9")
+    cfg["cluster"]["token_ms"] = 1000
+    assert parse_settings(cfg).cluster.knet_ping_timeout_ms == 250 and parse_settings(cfg).cluster.knet_ping_interval_ms == 125
+    cfg["cluster"]["knet_ping_interval_ms"] = 100
+    assert parse_settings(cfg).cluster.knet_ping_interval_ms == 100 and parse_settings(cfg).cluster.knet_ping_timeout_ms == 250
+    cfg = base_config("rhel6")
+    cfg["cluster"]["token_ms"] = 5000
+    assert parse_settings(cfg).cluster.token_ms == 5000
+
+
 def test_all_problems_are_reported_at_once():
     cfg = base_config()
     cfg["network"]["vip"] = "10.0.9.9"

@@ -239,7 +239,7 @@ edit("token-too-short", "name: gir-lb-dev", "name: gir-lb-dev\n    token_ms: 100
 edit(
     "knet-interval-not-below-timeout",
     "name: gir-lb-dev",
-    "name: gir-lb-dev\n    knet_ping_interval_ms: 300",
+    "name: gir-lb-dev\n    knet_ping_interval_ms: 800",
     "gir-lb:cluster.knet_ping_interval_ms",
 )
 edit("fencing-mode-unknown", "name: gir-lb-dev", "name: gir-lb-dev\n    fencing: {mode: stonith}", "gir-lb:cluster.fencing.mode")
