@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import sys
 
-from . import failover, httpd_monitor, reload, rolling, scale, throughput, token
+from . import capacity, failover, httpd_monitor, reload, rolling, scale, throughput, token
 
 SCENARIOS = {
+    "capacity": capacity.main,
     "failover": failover.main,
     "httpd-monitor": httpd_monitor.main,
     "reload": reload.main,

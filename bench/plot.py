@@ -150,3 +150,28 @@ def token_tradeoff(
     fig.tight_layout()
     fig.savefig(png, dpi=110)
     plt.close(fig)
+
+
+def capacity_curves(points: list[tuple[int, float, float | None, float | None]], png: Path, title: str) -> None:
+    """Two panels against held polls: memory (MiB) and a short request's p50/p99 (ms).
+    Each point is (held, MiB, p50 ms, p99 ms); a missing latency is left out."""
+    fig, (mem, lat) = plt.subplots(1, 2, figsize=(10, 4))
+    held = [p[0] for p in points]
+    mem.plot(held, [p[1] for p in points], marker="o", label="apache2 PSS (all processes)")
+    mem.set_xlabel("held long-polls")
+    mem.set_ylabel("MiB")
+    mem.set_ylim(bottom=0)
+    mem.grid(alpha=0.3)
+    mem.legend()
+    for label, i in (("p50", 2), ("p99", 3)):
+        shown = [(p[0], p[i]) for p in points if p[i] is not None]
+        lat.plot([x for x, _ in shown], [y for _, y in shown], marker="o", label=f"short request {label}")
+    lat.set_xlabel("held long-polls")
+    lat.set_ylabel("ms")
+    lat.set_ylim(bottom=0)
+    lat.grid(alpha=0.3)
+    lat.legend()
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    fig.savefig(png, dpi=110)
+    plt.close(fig)

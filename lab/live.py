@@ -10,6 +10,7 @@ push step runs inside it. Nothing on the host is changed; everything started is 
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import http.client
 import json
@@ -32,6 +33,8 @@ MEMBER = Path(__file__).resolve().parent / "fake_member.py"
 SERVICES = tuple(svc.key for svc in CATALOGUE)
 MODULES = PROFILES["debian12"].apache_modules  # what the debian12 user-data enables with a2enmod
 PORTS_CONF = PROFILES["debian12"].server_root + "/" + PROFILES["debian12"].listen_conf
+POLL_PATH = "/t1/api/notifications"  # an RWS path of tenant t1: the members hold it for ?hold=S
+POLLS_PER_SOURCE = 5000  # each client source address has ~28k ephemeral ports
 
 
 def free_ports(n: int) -> list[int]:
@@ -138,6 +141,10 @@ class Fleet:
             m.stop()
             m.clear_unreachable()
 
+    def held_polls(self, tid: str = "t1") -> int:
+        """Long-polls (?hold=) the tenant's RWS members are holding now."""
+        return sum(m.stats()["held"] for (t, svc, _), m in self.members.items() if t == tid and svc == "rws")
+
     def tenant_config(self, tid: str) -> dict:
         def members(svc):
             return [m for (t, s, _), m in sorted(self.members.items()) if t == tid and s == svc]
@@ -198,6 +205,28 @@ def request(
         return Response(resp.status, resp.getheaders(), body, time.monotonic() - start)
     finally:
         conn.close()
+
+
+async def open_polls(port: int, count: int, hold_s: float, first: int = 0) -> tuple[list[asyncio.StreamWriter], int]:
+    """Opens long-polls `first`..`first + count - 1` through the balancer on 127.0.0.1:port, from
+    127.0.1.<1 + i // POLLS_PER_SOURCE>, at most 200 connects at once (well below the ListenBacklog)
+    and each bounded to 10 s. Returns the open ones (close them to end the polls) and the failures."""
+    gate = asyncio.Semaphore(200)
+
+    async def one(i: int) -> asyncio.StreamWriter | None:
+        async with gate:
+            try:
+                source = (f"127.0.1.{1 + i // POLLS_PER_SOURCE}", 0)
+                _, writer = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", port, local_addr=source), 10)
+                writer.write(f"GET {POLL_PATH}?hold={hold_s}&agent={i} HTTP/1.1\r\nHost: lb\r\n\r\n".encode())
+                await asyncio.wait_for(writer.drain(), 10)
+                return writer
+            except (TimeoutError, OSError):
+                return None
+
+    opened = await asyncio.gather(*(one(i) for i in range(first, first + count)))
+    writers = [w for w in opened if w is not None]
+    return writers, count - len(writers)
 
 
 class ApacheNode:
@@ -271,13 +300,16 @@ def push_step(settings, edit=None) -> Step:
     return next(st for st in build_plan(settings, bundle) if st.name == "httpd-push-0")
 
 
-def start_node(workdir: Path, settings, tls_pair: tuple[str, str] | None = None, drop_conf: tuple[str, ...] = ()) -> ApacheNode:
+def start_node(
+    workdir: Path, settings, tls_pair: tuple[str, str] | None = None, drop_conf: tuple[str, ...] = (), edit=None
+) -> ApacheNode:
     """A node serving the bundle rendered from `settings` (its ports: the stack's httpd port and
-    TLS port), installed by the plan's push step; shut down again if it does not start."""
+    TLS port), installed by the plan's push step (`edit` as in push_step); shut down again if it
+    does not start."""
     node = ApacheNode(workdir, settings.httpd.port, settings.httpd.tls.port)
     node.boot(drop_conf=drop_conf)
     try:
-        pushed = node.push(push_step(settings), tls_pair)
+        pushed = node.push(push_step(settings, edit), tls_pair)
         assert pushed.returncode == 0, pushed.stdout + pushed.stderr
         node.start_httpd()
     except BaseException:

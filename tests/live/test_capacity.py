@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from lab.live import Fleet, request
+from lab.live import Fleet, open_polls, request
 from live.conftest import start_lb
 
 pytestmark = pytest.mark.tools
@@ -16,36 +16,16 @@ AGENTS = 2000
 HOLD_S = 20
 
 
-async def open_polls(port: int, count: int) -> list[asyncio.StreamWriter]:
-    """Opens `count` long-polls through the balancer (bounded: each connect waits at most 10 s)."""
-
-    async def one(i: int):
-        try:
-            reader, writer = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", port), 10)
-        except (TimeoutError, OSError):
-            return None
-        writer.write(f"GET /t1/api/notifications?hold={HOLD_S}&agent={i} HTTP/1.1\r\nHost: lb\r\n\r\n".encode())
-        await writer.drain()
-        return writer
-
-    writers = await asyncio.gather(*(one(i) for i in range(count)))
-    return [w for w in writers if w is not None]
-
-
-def held(fleet: Fleet) -> int:
-    return sum(fleet[("t1", "rws", i)].stats()["held"] for i in (0, 1))
-
-
 def measure(lb, agents: int) -> tuple[int, float | None]:
     """Opens the polls, waits (bounded) for them to reach the members, then times a short request."""
     loop = asyncio.new_event_loop()
     try:
-        writers = loop.run_until_complete(open_polls(lb.port, agents))
+        writers, _ = loop.run_until_complete(open_polls(lb.port, agents, HOLD_S))
         deadline = time.monotonic() + 15
-        count = held(lb.fleet)
+        count = lb.fleet.held_polls()
         while count < agents and time.monotonic() < deadline:
             time.sleep(0.5)
-            count = held(lb.fleet)
+            count = lb.fleet.held_polls()
         try:
             short = request("GET", "/t1/rp/api/jobs", lb.port, timeout=3).elapsed
         except TimeoutError:
