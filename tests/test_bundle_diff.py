@@ -104,7 +104,7 @@ def test_a_new_member_changes_its_tenant_file_on_both_nodes_and_runs_the_pushes(
     assert section(md, "## Tenants") == ["- t1 rws: member http://10.0.0.5:8080 (route T1RWS3) added"]
     assert steps_run(md) == [("httpd-push-1", "lb-dev-b"), ("httpd-push-0", "lb-dev-a")]
     assert md.split("\n")[2] == "**1 file(s) on lb-dev-a and lb-dev-b; tenant(s) t1; 2 step(s) run: httpd-push-1, httpd-push-0.**"
-    assert '+    BalancerMember "http://10.0.0.5:8080" route=T1RWS3' in md  # the unified diff
+    assert "+    BalancerMember \"http://10.0.0.5:8080\" route=T1RWS3" in md  # the unified diff
     assert f"<details><summary>{TENANTS_DIR}/loadbalancer_t1.conf</summary>" in md
 
 

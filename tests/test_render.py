@@ -189,13 +189,9 @@ def test_commenting_out_the_stock_listen_twice_changes_nothing_more(tmp_path):
     subprocess.run(["bash", "-c", comment_out_listen(s, str(conf))], check=True)
     once = conf.read_text()
     subprocess.run(["bash", "-c", comment_out_listen(s, str(conf))], check=True)
-    assert (
-        conf.read_text()
-        == once
-        == (
-            'ServerRoot "/etc/httpd"\n# gir-lb: Listen lines live in conf.d/gir-lb-listen.conf: Listen 80\n'
-            "#Listen 12.34.56.78:80\nInclude conf.d/*.conf\n"
-        )
+    assert conf.read_text() == once == (
+        'ServerRoot "/etc/httpd"\n# gir-lb: Listen lines live in conf.d/gir-lb-listen.conf: Listen 80\n'
+        "#Listen 12.34.56.78:80\nInclude conf.d/*.conf\n"
     )
 
 

@@ -462,16 +462,13 @@ def test_a_loopback_member_is_refused_only_on_the_ports_httpd_listens_on():
     parse_settings(rp_member("http://127.0.0.1:80", httpd={"port": 8080}))
 
 
-@pytest.mark.parametrize(
-    "ip, why",
-    [
-        ("10.0.1.0", "10.0.1.0 is the network or broadcast address of 10.0.1.0/24"),
-        ("10.0.1.255", "10.0.1.255 is the network or broadcast address of 10.0.1.0/24"),
-        ("10.0.1.1", "10.0.1.1 is one of the addresses AWS reserves in 10.0.1.0/24"),
-        ("10.0.1.3", "10.0.1.3 is one of the addresses AWS reserves in 10.0.1.0/24"),
-        ("10.0.2.11", "10.0.2.11 is outside subnet_cidr 10.0.1.0/24"),
-    ],
-)
+@pytest.mark.parametrize("ip, why", [
+    ("10.0.1.0", "10.0.1.0 is the network or broadcast address of 10.0.1.0/24"),
+    ("10.0.1.255", "10.0.1.255 is the network or broadcast address of 10.0.1.0/24"),
+    ("10.0.1.1", "10.0.1.1 is one of the addresses AWS reserves in 10.0.1.0/24"),
+    ("10.0.1.3", "10.0.1.3 is one of the addresses AWS reserves in 10.0.1.0/24"),
+    ("10.0.2.11", "10.0.2.11 is outside subnet_cidr 10.0.1.0/24"),
+])
 def test_a_node_ip_must_be_a_usable_address_of_the_subnet(ip, why):
     cfg = base_config()
     cfg["cluster"]["nodes"][1]["ip"] = ip
@@ -809,14 +806,11 @@ def test_a_pool_must_lie_inside_the_subnet():
 RESERVED_ONLY = "holds an address AWS reserves in 10.0.1.0/24: use a larger pool"
 
 
-@pytest.mark.parametrize(
-    "pool, why",
-    [
-        ("10.0.1.128/31", "10.0.1.128/31 is smaller than one block of 4 addresses: a pool must be a /30 or larger"),
-        ("10.0.1.0/30", f"every block of 4 addresses in 10.0.1.0/30 {RESERVED_ONLY}"),  # the subnet's first 4
-        ("10.0.1.252/30", f"every block of 4 addresses in 10.0.1.252/30 {RESERVED_ONLY}"),  # its last 4, with the broadcast
-    ],
-)
+@pytest.mark.parametrize("pool, why", [
+    ("10.0.1.128/31", "10.0.1.128/31 is smaller than one block of 4 addresses: a pool must be a /30 or larger"),
+    ("10.0.1.0/30", f"every block of 4 addresses in 10.0.1.0/30 {RESERVED_ONLY}"),  # the subnet's first 4
+    ("10.0.1.252/30", f"every block of 4 addresses in 10.0.1.252/30 {RESERVED_ONLY}"),  # its last 4, with the broadcast
+])
 def test_a_pool_without_a_usable_block_is_refused(pool, why):
     assert only_problem(pooled(pool=pool)) == f"gir-lb:network.address_pool: {why}"
 

@@ -39,54 +39,27 @@ def file_problems(tmp_path: Path, data: str | bytes) -> list[str]:
         (DEV + "  1: x\n", "config: key 1 at line 63 is not a string"),
         (DEV.replace("    vip:", "    [a]: b\n    vip:"), "gir-lb:network: key […] at line 10 is not a string"),
         (DEV.encode().replace(b"dev: two", b"dev: tw\xff"), "byte offset 9 (line 1): not UTF-8 (byte 0xff)"),
-        (
-            DEV + "  gir-lb:protect: !!python/object/apply:os.system ['true']\n",
-            "line 63, column 19: YAML tags (tag:yaml.org,2002:python/object/apply:os.system) are not supported",
-        ),
+        (DEV + "  gir-lb:protect: !!python/object/apply:os.system ['true']\n",
+         "line 63, column 19: YAML tags (tag:yaml.org,2002:python/object/apply:os.system) are not supported"),
         ("config:\n  gir-lb:tenants: " + "[" * 40 + "]" * 40 + "\n", "line 2, column 49: nested deeper than 32 levels"),
-        (
-            "config:\n  gir-lb:tenants:\n" + "".join("  " * i + "  - \n" for i in range(1, 40)),
-            "line 33, column 65: nested deeper than 32 levels",
-        ),
-        (
-            "a: &a [x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]\nc: [*b, *b, *b, *b, *b, *b, *b]\n",
-            "line 1, column 4: anchors and aliases (&, *) are not supported in stack files",
-        ),
-        (
-            DEV.replace("    - id: t2", "    - id: t2\n      id: t3"),
-            "gir-lb:tenants[1].id: duplicate key at line 46 (first at line 45)",
-        ),
+        ("config:\n  gir-lb:tenants:\n" + "".join("  " * i + "  - \n" for i in range(1, 40)),
+         "line 33, column 65: nested deeper than 32 levels"),
+        ("a: &a [x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]\nc: [*b, *b, *b, *b, *b, *b, *b]\n",
+         "line 1, column 4: anchors and aliases (&, *) are not supported in stack files"),
+        (DEV.replace("    - id: t2", "    - id: t2\n      id: t3"),
+         "gir-lb:tenants[1].id: duplicate key at line 46 (first at line 45)"),
         (DEV + "  gir-lb:environment: prod\n", "gir-lb:environment: duplicate key at line 63 (first at line 4)"),
         (DEV.replace("dev: two", "dev: t\x00wo"), "line 1, column 9: unacceptable character #x0000"),
         (DEV.replace("max_agents: 200", "max_agents: " + "9" * 5000), "gir-lb:httpd.max_agents: a number of 5000 characters"),
-        (
-            DEV.replace("max_agents: 200", "max_agents: 0b_"),
-            "gir-lb:httpd.max_agents: '0b_' at line 21, column 17 is not a number",
-        ),
+        (DEV.replace("max_agents: 200", "max_agents: 0b_"),
+         "gir-lb:httpd.max_agents: '0b_' at line 21, column 17 is not a number"),
         (DEV.replace("    region: eu-west-1\n", "    <<: {region: eu-west-1}\n", 1), "gir-lb:network: merge keys (<<) at line 7"),
         (DEV + "---\nconfig: {}\n", "line 63, column 1: a stack file holds one YAML document"),
         ("#" * (MAX_BYTES + 1), "the stack file is larger than 1 MiB"),
     ],
-    ids=[
-        "syntax",
-        "not-a-mapping",
-        "config-not-a-mapping",
-        "int-key",
-        "list-key",
-        "utf8",
-        "python-tag",
-        "deep-flow",
-        "deep-block",
-        "alias-bomb",
-        "duplicate-nested",
-        "duplicate-top",
-        "nul",
-        "huge-number",
-        "bad-number",
-        "merge-key",
-        "two-documents",
-        "too-big",
-    ],
+    ids=["syntax", "not-a-mapping", "config-not-a-mapping", "int-key", "list-key", "utf8", "python-tag", "deep-flow",
+         "deep-block", "alias-bomb", "duplicate-nested", "duplicate-top", "nul", "huge-number", "bad-number", "merge-key",
+         "two-documents", "too-big"],
 )
 def test_a_file_that_cannot_be_read_is_one_clear_line(tmp_path, data, problem):
     found = file_problems(tmp_path, data)
@@ -112,59 +85,43 @@ SECRET = "HUNTER2-SECRET-VALUE"
 # name: (edit of the dev stack's config {full key: value}, secret keys, the expected problems)
 KEY_CASES = {
     "unknown key": (
-        lambda c: c.update({"gir-lb:netwrok": {}}),
-        (),
-        ["gir-lb:netwrok: unknown key; did you mean gir-lb:network?"],
+        lambda c: c.update({"gir-lb:netwrok": {}}), (), ["gir-lb:netwrok: unknown key; did you mean gir-lb:network?"]
     ),
     "unknown key, no near name": (lambda c: c.update({"gir-lb:colour": "blue"}), (), ["gir-lb:colour: unknown key"]),
     "dotted key": (
-        lambda c: c.update({"gir-lb:network.vip": "10.20.1.51"}),
-        (),
-        [
-            "gir-lb:network.vip: a nested key: set it with `pulumi config set --path 'network.vip' …`, "
-            "or write it nested under gir-lb:network in the stack file"
-        ],
+        lambda c: c.update({"gir-lb:network.vip": "10.20.1.51"}), (),
+        ["gir-lb:network.vip: a nested key: set it with `pulumi config set --path 'network.vip' …`, "
+         "or write it nested under gir-lb:network in the stack file"],
     ),
     "dotted index key": (
-        lambda c: c.update({"gir-lb:tenants[0].id": "t9"}),
-        (),
-        [
-            "gir-lb:tenants[0].id: a nested key: set it with `pulumi config set --path 'tenants[0].id' …`, "
-            "or write it nested under gir-lb:tenants in the stack file"
-        ],
+        lambda c: c.update({"gir-lb:tenants[0].id": "t9"}), (),
+        ["gir-lb:tenants[0].id: a nested key: set it with `pulumi config set --path 'tenants[0].id' …`, "
+         "or write it nested under gir-lb:tenants in the stack file"],
     ),
     "namespace typo": (
-        lambda c: c.update({"girlb:environment": "dev"}),
-        (),
+        lambda c: c.update({"girlb:environment": "dev"}), (),
         ["girlb:environment: namespace 'girlb' is not 'gir-lb'; did you mean gir-lb:environment?"],
     ),
     "plaintext tls_key": (  # and no tls_cert: the model's line about that would repeat the key
-        lambda c: c.update({"gir-lb:tls_key": SECRET}),
-        (),
+        lambda c: c.update({"gir-lb:tls_key": SECRET}), (),
         ["gir-lb:tls_key: must be set with `pulumi config set --secret` (a plaintext value is refused)"],
     ),
     "plaintext hacluster_password": (
-        lambda c: c.update({"gir-lb:hacluster_password": SECRET}),
-        (),
+        lambda c: c.update({"gir-lb:hacluster_password": SECRET}), (),
         ["gir-lb:hacluster_password: must be set with `pulumi config set --secret` (a plaintext value is refused)"],
     ),
     "plaintext ssh_private_key": (
-        lambda c: c.update({"gir-lb:ssh_private_key": SECRET}),
-        (),
+        lambda c: c.update({"gir-lb:ssh_private_key": SECRET}), (),
         ["gir-lb:ssh_private_key: must be set with `pulumi config set --secret` (a plaintext value is refused)"],
     ),
     "secret network": (
-        lambda c: None,
-        ("gir-lb:network",),
+        lambda c: None, ("gir-lb:network",),
         ["gir-lb:network: is a secret, but only tls_key, hacluster_password, ssh_private_key are: set it without --secret"],
     ),
     "secret and unknown": (
-        lambda c: c.update({"gir-lb:extra": "x"}),
-        ("gir-lb:environment",),
-        [
-            "gir-lb:environment: is a secret, but only tls_key, hacluster_password, ssh_private_key are: set it without --secret",
-            "gir-lb:extra: unknown key",
-        ],
+        lambda c: c.update({"gir-lb:extra": "x"}), ("gir-lb:environment",),
+        ["gir-lb:environment: is a secret, but only tls_key, hacluster_password, ssh_private_key are: set it without --secret",
+         "gir-lb:extra: unknown key"],
     ),
 }
 
@@ -233,45 +190,14 @@ def test_engine_json_nested_too_deep_is_refused_like_in_a_file():
 # --- properties: anything in, a Settings or a SettingsError out, quickly -------------------------
 
 YAMLISH = st.sampled_from(
-    [
-        "config:",
-        "gir-lb:",
-        "network",
-        "tenants",
-        "vip",
-        "secure",
-        ":",
-        " ",
-        "  ",
-        "\n",
-        "- ",
-        "[",
-        "]",
-        "{",
-        "}",
-        ",",
-        "&a ",
-        "*a",
-        "!!python/object:os.system ",
-        "!x ",
-        "<<: ",
-        "? ",
-        "'",
-        '"',
-        "#",
-        "---\n",
-        "~",
-        "yes",
-        "0x_",
-        "1e9",
-        "\t",
-    ]
+    ["config:", "gir-lb:", "network", "tenants", "vip", "secure", ":", " ", "  ", "\n", "- ", "[", "]", "{", "}", ",",
+     "&a ", "*a", "!!python/object:os.system ", "!x ", "<<: ", "? ", "'", '"', "#", "---\n", "~", "yes", "0x_", "1e9", "\t"]
 )
 BYTES = st.one_of(
     st.binary(max_size=400),
     st.lists(YAMLISH, max_size=60).map(lambda parts: "".join(parts).encode()),
     st.tuples(st.integers(0, len(DEV)), st.integers(0, 40), st.binary(max_size=20)).map(
-        lambda t: DEV.encode()[: t[0]] + t[2] + DEV.encode()[t[0] + t[1] :]  # the dev stack with a few bytes changed
+        lambda t: DEV.encode()[: t[0]] + t[2] + DEV.encode()[t[0] + t[1]:]  # the dev stack with a few bytes changed
     ),
 )
 

@@ -38,13 +38,8 @@ def project(tmp_path: Path) -> Path:
 def pulumi(project: Path, *args: str, stdin: str | None = None, check: bool = True) -> subprocess.CompletedProcess:
     env = {**os.environ, "PULUMI_CONFIG_PASSPHRASE": "test-passphrase", "PYTHONPATH": str(REPO)}
     done = subprocess.run(
-        [sys.executable, "-m", "engine", *args],
-        cwd=project,
-        env=env,
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=300,
+        [sys.executable, "-m", "engine", *args], cwd=project, env=env, input=stdin,
+        capture_output=True, text=True, timeout=300,
     )
     if check and done.returncode:
         pytest.fail(f"pulumi {' '.join(args)} exited {done.returncode}:\n{done.stdout}\n{done.stderr}")
@@ -94,31 +89,14 @@ def test_the_readme_config_set_examples_work_as_written(project):
     (home / ".ssh").mkdir(parents=True)
     (home / ".ssh" / "gir-lb-dev").write_text("SSH-KEY-MATERIAL\n")
     subprocess.run(
-        [
-            "openssl",
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-days",
-            "2",
-            "-subj",
-            "/CN=gir-lb.test",
-            "-keyout",
-            home / "key.pem",
-            "-out",
-            home / "cert.pem",
-        ],
-        check=True,
-        capture_output=True,
+        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days", "2",
+         "-subj", "/CN=gir-lb.test", "-keyout", home / "key.pem", "-out", home / "cert.pem"],
+        check=True, capture_output=True,
     )
     tls_key = (home / "key.pem").read_text()
     (home / "hacluster-password").write_text("HACLUSTER-PASSWORD\n")
     # each line as a shell runs it, `pulumi` being this project's wrapper
-    script = "pulumi() { " + f'{sys.executable} -m engine "$@"; ' + "}\n" + "\n".join(commands) + "\n"
+    script = "pulumi() { " + f"{sys.executable} -m engine \"$@\"; " + "}\n" + "\n".join(commands) + "\n"
     env = {**os.environ, "HOME": str(home), "PULUMI_CONFIG_PASSPHRASE": "test-passphrase", "PYTHONPATH": str(REPO)}
     done = subprocess.run(["bash", "-euc", script], cwd=home, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr

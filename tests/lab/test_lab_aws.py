@@ -202,6 +202,7 @@ def test_without_the_ec2_api_the_survivor_waits_fenced_start_then_fails_over(lab
     assert lab.fencing_report() == []
 
 
+
 def test_the_failover_benchmark_writes_its_rows_and_summary(lab, tmp_path):
     """Not a measurement (that is `python -m bench failover`): one httpd run, and its files."""
     from bench.failover import measure

@@ -149,26 +149,9 @@ def test_a_tls_rotation_is_graceful_and_serves_the_new_certificate(tmp_path, pki
     lb = start_lb(tmp_path, fleet, ["t1"], pki)
     key, crt = tmp_path / "rotated.key", tmp_path / "rotated.crt"
     subprocess.run(
-        [
-            "openssl",
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-days",
-            "2",
-            "-subj",
-            "/CN=rotated.gir-lb.test",
-            "-keyout",
-            key,
-            "-out",
-            crt,
-        ],
-        check=True,
-        capture_output=True,
+        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days", "2",
+         "-subj", "/CN=rotated.gir-lb.test", "-keyout", key, "-out", crt],
+        check=True, capture_output=True,
     )
     context = ssl.create_default_context()
     context.check_hostname, context.verify_mode = False, ssl.CERT_NONE  # the test reads the certificate itself

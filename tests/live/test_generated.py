@@ -37,12 +37,8 @@ def test_accepted_settings_start_httpd_and_serve_the_status_page(
         t["webdav"]["extra_paths"] = extra
         if one_rp_member:
             t["rp"]["members"].pop()
-    httpd = {
-        "port": http_port,
-        "tls": {"enabled": tls, "port": https_port},
-        "max_agents": agents,
-        "member_ca_cert": pki["ca_crt"].read_text(),
-    }
+    httpd = {"port": http_port, "tls": {"enabled": tls, "port": https_port}, "max_agents": agents,
+             "member_ca_cert": pki["ca_crt"].read_text()}
     settings = parse_settings(base_config("debian12", httpd=httpd, tenants=tenants))
     node = ApacheNode(tmp, http_port, https_port)
     node.boot()

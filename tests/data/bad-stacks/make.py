@@ -76,9 +76,7 @@ case("not-utf8-ff-byte", DEV.encode().replace(b"t3.medium", b"t3.\xffmedium"), "
 case("utf16", DEV.encode("utf-16"), "byte offset 0")
 case("nul-byte", DEV.replace("gir-lb-dev", "gir-lb\0dev"), "line 15, column")
 case("control-char", DEV.replace("T1RWS2", "T1RWS\x072"), "line 27, column")
-edit(
-    "tag-python-object", "gir-lb:environment: dev", "gir-lb:environment: !!python/object/apply:os.system ['id']", "line 4, column"
-)
+edit("tag-python-object", "gir-lb:environment: dev", "gir-lb:environment: !!python/object/apply:os.system ['id']", "line 4, column")
 edit("tag-python-name", "max_agents: 200", "max_agents: !!python/name:os.system", "line 21, column")
 edit("tag-binary", "gir-lb:environment: dev", "gir-lb:environment: !!binary ZGV2", "line 4, column")
 edit("tag-set", "    client_cidrs: [10.20.0.0/16]", "    client_cidrs: !!set {10.20.0.0/16}", "line 11, column")
@@ -98,15 +96,9 @@ case(
     "line 94, column",
 )
 add("duplicate-top-key", "  gir-lb:environment: prod\n", "gir-lb:environment: duplicate key")
-edit(
-    "duplicate-nested-key", "    vip: 10.20.1.50", "    vip: 10.20.1.50\n    vip: 10.20.1.51", "gir-lb:network.vip: duplicate key"
-)
-edit(
-    "duplicate-member-key",
-    T1_RWS1,
-    T1_RWS1.replace("route: T1RWS1", "route: T1RWS1, route: T1RWSX"),
-    "gir-lb:tenants[0].rws.members[0].route: duplicate key",
-)
+edit("duplicate-nested-key", "    vip: 10.20.1.50", "    vip: 10.20.1.50\n    vip: 10.20.1.51", "gir-lb:network.vip: duplicate key")
+edit("duplicate-member-key", T1_RWS1, T1_RWS1.replace("route: T1RWS1", "route: T1RWS1, route: T1RWSX"),
+     "gir-lb:tenants[0].rws.members[0].route: duplicate key")
 edit("duplicate-tenant-key", "    - id: t2", "    - id: t2\n      id: t3", "gir-lb:tenants[1].id: duplicate key")
 edit("number-too-long", "max_agents: 200", "max_agents: " + "9" * 5000, "gir-lb:httpd.max_agents")
 edit("number-malformed", "max_agents: 200", "max_agents: 0x_", "gir-lb:httpd.max_agents")
@@ -120,38 +112,16 @@ add("dotted-index-key", "  gir-lb:tenants[0].id: t9\n", "gir-lb:tenants[0].id: a
 add("dotted-deep-key", "  gir-lb:httpd.tls.enabled: false\n", "gir-lb:httpd.tls.enabled: a nested key")
 add("namespace-typo", "  gir_lb:environment: prod\n", "gir_lb:environment: namespace")
 add("namespace-missing", "  environment: prod\n", "environment: a config key needs its namespace")
-add(
-    "plaintext-tls-key",
-    "  gir-lb:tls_key: '-----BEGIN PRIVATE KEY-----HUNTER2'\n",
-    "gir-lb:tls_key: must be set with",
-    absent="HUNTER2",
-)
-add(
-    "plaintext-hacluster-password",
-    "  gir-lb:hacluster_password: HUNTER2\n",
-    "gir-lb:hacluster_password: must be set with",
-    absent="HUNTER2",
-)
+add("plaintext-tls-key", "  gir-lb:tls_key: '-----BEGIN PRIVATE KEY-----HUNTER2'\n", "gir-lb:tls_key: must be set with", absent="HUNTER2")
+add("plaintext-hacluster-password", "  gir-lb:hacluster_password: HUNTER2\n", "gir-lb:hacluster_password: must be set with",
+    absent="HUNTER2")
 add("plaintext-ssh-key", "  gir-lb:ssh_private_key: HUNTER2\n", "gir-lb:ssh_private_key: must be set with", absent="HUNTER2")
-edit(
-    "secret-environment",
-    "gir-lb:environment: dev",
-    "gir-lb:environment: {secure: v1:AAAABBBB}",
-    "gir-lb:environment: is a secret",
-)
+edit("secret-environment", "gir-lb:environment: dev", "gir-lb:environment: {secure: v1:AAAABBBB}", "gir-lb:environment: is a secret")
 edit("secret-nested-vip", "vip: 10.20.1.50", "vip: {secure: v1:AAAABBBB}", "gir-lb:network: is a secret")
-edit(
-    "secret-tls-cert",
-    "gir-lb:os_profile: rhel9",
-    "gir-lb:os_profile: rhel9\n  gir-lb:tls_cert: {secure: v1:AAAA}",
-    "gir-lb:tls_cert: is a secret",
-)
-edit(
-    "section-not-a-mapping",
-    "  gir-lb:httpd:\n    tls: {enabled: true}\n    max_agents: 200\n",
-    "  gir-lb:httpd: 200\n",
-    "gir-lb:httpd",
-)
+edit("secret-tls-cert", "gir-lb:os_profile: rhel9", "gir-lb:os_profile: rhel9\n  gir-lb:tls_cert: {secure: v1:AAAA}",
+     "gir-lb:tls_cert: is a secret")
+edit("section-not-a-mapping", "  gir-lb:httpd:\n    tls: {enabled: true}\n    max_agents: 200\n", "  gir-lb:httpd: 200\n",
+     "gir-lb:httpd")
 edit("section-null", "  gir-lb:httpd:\n    tls: {enabled: true}\n    max_agents: 200\n", "  gir-lb:httpd:\n", "gir-lb:httpd")
 edit("tenants-a-mapping", "  gir-lb:tenants:\n", "  gir-lb:tenants: {t1: {}}\n  aws:rest:\n", "gir-lb:tenants")
 
@@ -175,57 +145,32 @@ edit("vip-broadcast", "vip: 10.20.1.50", "vip: 10.20.1.255", "gir-lb:network.vip
 edit("vip-aws-reserved", "vip: 10.20.1.50", "vip: 10.20.1.2", "gir-lb:network.vip")
 edit("vip-is-a-node", "vip: 10.20.1.50", "vip: 10.20.1.11", "gir-lb:cluster.nodes[0].ip")
 edit("address-pool-in-dev", "vip: 10.20.1.50", "vip: 10.20.1.50\n    address_pool: 10.20.1.128/26", "gir-lb:network.address_pool")
-edit_test(
-    "address-pool-outside-subnet", "address_pool: 10.20.1.128/26", "address_pool: 10.20.9.0/26", "gir-lb:network.address_pool"
-)
+edit_test("address-pool-outside-subnet", "address_pool: 10.20.1.128/26", "address_pool: 10.20.9.0/26", "gir-lb:network.address_pool")
 edit_test("address-pool-too-small", "address_pool: 10.20.1.128/26", "address_pool: 10.20.1.128/31", "gir-lb:network.address_pool")
-edit_test(
-    "address-pool-with-vip",
-    "address_pool: 10.20.1.128/26",
-    "address_pool: 10.20.1.128/26\n    vip: 10.20.1.150",
-    "gir-lb:network.vip",
-)
+edit_test("address-pool-with-vip", "address_pool: 10.20.1.128/26", "address_pool: 10.20.1.128/26\n    vip: 10.20.1.150",
+          "gir-lb:network.vip")
 edit_test("address-pool-with-node-ip", "{name: lb-test-a}", "{name: lb-test-a, ip: 10.20.1.111}", "gir-lb:cluster.nodes[0].ip")
 edit("vip-mode-unknown", "vip: 10.20.1.50", "vip: 10.20.1.50\n    vip_mode: gcp", "gir-lb:network.vip_mode")
 edit("vip-mode-l2-on-aws", "vip: 10.20.1.50", "vip: 10.20.1.50\n    vip_mode: l2", "gir-lb:network.vip_mode")
-case(
-    "vip-mode-l2-on-aws-unfenced",
-    DEV.replace("vip: 10.20.1.50", "vip: 10.20.1.50\n    vip_mode: l2").replace(
-        "    name: gir-lb-dev", "    name: gir-lb-dev\n    fencing: {mode: disabled}"
-    ),
-    "gir-lb:network.vip_mode",
-)
+case("vip-mode-l2-on-aws-unfenced",
+     DEV.replace("vip: 10.20.1.50", "vip: 10.20.1.50\n    vip_mode: l2").replace("    name: gir-lb-dev",
+                                                                              "    name: gir-lb-dev\n    fencing: {mode: disabled}"),
+     "gir-lb:network.vip_mode")
 edit("client-cidrs-empty", "client_cidrs: [10.20.0.0/16]", "client_cidrs: []", "gir-lb:network.client_cidrs")
 edit("client-cidrs-a-string", "client_cidrs: [10.20.0.0/16]", "client_cidrs: 10.20.0.0/16", "gir-lb:network.client_cidrs")
-edit(
-    "client-cidrs-injection",
-    "client_cidrs: [10.20.0.0/16]",
-    "client_cidrs: ['10.20.0.0/16; rm -rf /']",
-    "gir-lb:network.client_cidrs[0]",
-)
-edit(
-    "client-cidrs-duplicate",
-    "client_cidrs: [10.20.0.0/16]",
-    "client_cidrs: [10.20.0.0/16, 10.20.0.0/16]",
-    "gir-lb:network.client_cidrs",
-)
+edit("client-cidrs-injection", "client_cidrs: [10.20.0.0/16]", "client_cidrs: ['10.20.0.0/16; rm -rf /']",
+     "gir-lb:network.client_cidrs[0]")
+edit("client-cidrs-duplicate", "client_cidrs: [10.20.0.0/16]", "client_cidrs: [10.20.0.0/16, 10.20.0.0/16]",
+     "gir-lb:network.client_cidrs")
 edit("admin-cidrs-missing", "    admin_cidrs: [10.20.250.0/24]\n", "", "gir-lb:network.admin_cidrs")
-edit(
-    "admin-cidrs-duplicate",
-    "admin_cidrs: [10.20.250.0/24]",
-    "admin_cidrs: [10.20.250.0/24, 10.20.250.0/24]",
-    "gir-lb:network.admin_cidrs",
-)
+edit("admin-cidrs-duplicate", "admin_cidrs: [10.20.250.0/24]", "admin_cidrs: [10.20.250.0/24, 10.20.250.0/24]",
+     "gir-lb:network.admin_cidrs")
 edit("instance-type-space", "instance_type: t3.medium", "instance_type: t3 medium", "gir-lb:network.instance_type")
 edit("network-unknown-field", "vip: 10.20.1.50", "vip: 10.20.1.50\n    vpc: vpc-1", "gir-lb:network.vpc")
 edit("cluster-name-too-long", "name: gir-lb-dev", "name: gir-lb-dev-cluster-1", "gir-lb:cluster.name")
 edit("cluster-one-node", "      - {name: lb-dev-b, ip: 10.20.1.12}\n", "", "gir-lb:cluster.nodes")
-edit(
-    "cluster-three-nodes",
-    "      - {name: lb-dev-b, ip: 10.20.1.12}\n",
-    "      - {name: lb-dev-b, ip: 10.20.1.12}\n      - {name: lb-dev-c, ip: 10.20.1.13}\n",
-    "gir-lb:cluster.nodes",
-)
+edit("cluster-three-nodes", "      - {name: lb-dev-b, ip: 10.20.1.12}\n",
+     "      - {name: lb-dev-b, ip: 10.20.1.12}\n      - {name: lb-dev-c, ip: 10.20.1.13}\n", "gir-lb:cluster.nodes")
 edit("node-name-duplicate", "name: lb-dev-b", "name: lb-dev-a", "gir-lb:cluster.nodes[1].name")
 edit("node-ip-duplicate", "ip: 10.20.1.12", "ip: 10.20.1.11", "gir-lb:cluster.nodes[1].ip")
 edit("node-name-underscore", "name: lb-dev-a", "name: lb_dev_a", "gir-lb:cluster.nodes[0].name")
@@ -236,19 +181,10 @@ edit("node-ip-broadcast", "ip: 10.20.1.11", "ip: 10.20.1.255", "gir-lb:cluster.n
 edit("node-ip-aws-reserved", "ip: 10.20.1.11", "ip: 10.20.1.1", "gir-lb:cluster.nodes[0].ip")
 edit("transport-udpu-on-rhel9", "name: gir-lb-dev", "name: gir-lb-dev\n    transport: udpu", "gir-lb:cluster.transport")
 edit("token-too-short", "name: gir-lb-dev", "name: gir-lb-dev\n    token_ms: 100", "gir-lb:cluster.token_ms")
-edit(
-    "knet-interval-not-below-timeout",
-    "name: gir-lb-dev",
-    "name: gir-lb-dev\n    knet_ping_interval_ms: 800",
-    "gir-lb:cluster.knet_ping_interval_ms",
-)
+edit("knet-interval-not-below-timeout", "name: gir-lb-dev", "name: gir-lb-dev\n    knet_ping_interval_ms: 800",
+     "gir-lb:cluster.knet_ping_interval_ms")
 edit("fencing-mode-unknown", "name: gir-lb-dev", "name: gir-lb-dev\n    fencing: {mode: stonith}", "gir-lb:cluster.fencing.mode")
-edit(
-    "fencing-delay-too-long",
-    "name: gir-lb-dev",
-    "name: gir-lb-dev\n    fencing: {delay_s: 1000}",
-    "gir-lb:cluster.fencing.delay_s",
-)
+edit("fencing-delay-too-long", "name: gir-lb-dev", "name: gir-lb-dev\n    fencing: {delay_s: 1000}", "gir-lb:cluster.fencing.delay_s")
 edit("httpd-port-ssh", "max_agents: 200", "max_agents: 200\n    port: 22", "gir-lb:httpd.port")
 edit("httpd-port-zero", "max_agents: 200", "max_agents: 200\n    port: 0", "gir-lb:httpd.port")
 edit("httpd-port-too-big", "max_agents: 200", "max_agents: 200\n    port: 70000", "gir-lb:httpd.port")
@@ -260,44 +196,18 @@ edit("tls-port-pcsd", "tls: {enabled: true}", "tls: {enabled: true, port: 2224}"
 edit("max-agents-zero", "max_agents: 200", "max_agents: 0", "gir-lb:httpd.max_agents")
 edit("max-agents-huge", "max_agents: 200", "max_agents: 1000000000", "gir-lb:httpd.max_agents")
 edit("headroom-too-big", "max_agents: 200", "max_agents: 200\n    headroom_percent: 1000", "gir-lb:httpd.headroom_percent")
-edit(
-    "service-timeout-zero",
-    "max_agents: 200",
-    "max_agents: 200\n    services: {rws: {connect_timeout_ms: 3000, timeout_s: 0, retry_s: 30}}",
-    "gir-lb:httpd.services.rws.timeout_s",
-)
-edit(
-    "service-unknown",
-    "max_agents: 200",
-    "max_agents: 200\n    services: {rwss: {connect_timeout_ms: 3000, timeout_s: 1, retry_s: 30}}",
-    "gir-lb:httpd.services.rwss",
-)
-edit(
-    "member-ca-not-pem",
-    "max_agents: 200",
-    "max_agents: 200\n    member_ca_cert: not a certificate",
-    "gir-lb:httpd.member_ca_cert",
-)
-edit(
-    "tls-cert-not-x509",
-    "gir-lb:os_profile: rhel9",
-    "gir-lb:os_profile: rhel9\n  gir-lb:tls_cert: |\n    -----BEGIN CERTIFICATE-----\n    AAAA\n    -----END CERTIFICATE-----",
-    "gir-lb:tls_cert",
-)
-edit(
-    "tls-cert-is-a-private-key",
-    "gir-lb:os_profile: rhel9",
-    "gir-lb:os_profile: rhel9\n  gir-lb:tls_key: {secure: v1:AAAA}\n  gir-lb:tls_cert: |\n    -----BEGIN PRIVATE KEY-----\n"
-    "    HUNTER2\n    -----END PRIVATE KEY-----",
-    "gir-lb:tls_cert",
-    absent="HUNTER2",
-)
-edit(
-    "tls-key-without-cert",
-    "gir-lb:os_profile: rhel9",
-    "gir-lb:os_profile: rhel9\n  gir-lb:tls_key: {secure: v1:AAAA}",
-    "gir-lb:tls_key",
-)
+edit("service-timeout-zero", "max_agents: 200", "max_agents: 200\n    services: {rws: {connect_timeout_ms: 3000, timeout_s: 0, retry_s: 30}}",
+     "gir-lb:httpd.services.rws.timeout_s")
+edit("service-unknown", "max_agents: 200", "max_agents: 200\n    services: {rwss: {connect_timeout_ms: 3000, timeout_s: 1, retry_s: 30}}",
+     "gir-lb:httpd.services.rwss")
+edit("member-ca-not-pem", "max_agents: 200", "max_agents: 200\n    member_ca_cert: not a certificate", "gir-lb:httpd.member_ca_cert")
+edit("tls-cert-not-x509", "gir-lb:os_profile: rhel9",
+     "gir-lb:os_profile: rhel9\n  gir-lb:tls_cert: |\n    -----BEGIN CERTIFICATE-----\n    AAAA\n    -----END CERTIFICATE-----",
+     "gir-lb:tls_cert")
+edit("tls-cert-is-a-private-key", "gir-lb:os_profile: rhel9",
+     "gir-lb:os_profile: rhel9\n  gir-lb:tls_key: {secure: v1:AAAA}\n  gir-lb:tls_cert: |\n    -----BEGIN PRIVATE KEY-----\n"
+     "    HUNTER2\n    -----END PRIVATE KEY-----", "gir-lb:tls_cert", absent="HUNTER2")
+edit("tls-key-without-cert", "gir-lb:os_profile: rhel9", "gir-lb:os_profile: rhel9\n  gir-lb:tls_key: {secure: v1:AAAA}", "gir-lb:tls_key")
 add("ssh-user-injection", "  gir-lb:ssh: {user: 'root; id'}\n", "gir-lb:ssh.user")
 add("ssh-bastion-space", "  gir-lb:ssh: {bastion_host: 'bastion host'}\n", "gir-lb:ssh.bastion_host")
 add("ami-id-bad", "  gir-lb:ami: {id: ami-XYZ}\n", "gir-lb:ami.id")
@@ -307,29 +217,17 @@ edit("tenant-id-uppercase", "- id: t1", "- id: T1", "gir-lb:tenants[0].id")
 edit("tenant-id-slash", "- id: t1", "- id: t1/x", "gir-lb:tenants[0].id")
 edit("tenant-id-duplicate", "- id: t2", "- id: t1", "gir-lb:tenants[1].id")
 edit("tenant-is-a-string", "    - id: t1\n", "    - t1\n    - id: t1\n", "gir-lb:tenants[0]")
-edit(
-    "tenant-missing-service",
-    "      rp:\n        members:\n          - " + T1_RP1 + "\n          - " + T1_RP2 + "\n",
-    "",
-    "gir-lb:tenants[0].rp",
-)
-edit(
-    "service-no-members",
-    "      rp:\n        members:\n          - " + T1_RP1 + "\n          - " + T1_RP2 + "\n",
-    "      rp:\n        members: []\n",
-    "gir-lb:tenants[0].rp.members",
-)
+edit("tenant-missing-service", "      rp:\n        members:\n          - " + T1_RP1 + "\n          - " + T1_RP2 + "\n", "",
+     "gir-lb:tenants[0].rp")
+edit("service-no-members", "      rp:\n        members:\n          - " + T1_RP1 + "\n          - " + T1_RP2 + "\n",
+     "      rp:\n        members: []\n", "gir-lb:tenants[0].rp.members")
 edit("route-missing", T1_RWS1, T1_RWS1.replace(", route: T1RWS1", ""), "gir-lb:tenants[0].rws.members[0].route")
 edit("route-duplicate", "route: T1RWS2", "route: T1RWS1", "gir-lb:tenants[0].rws.members[1].route")
 edit("route-with-dot", "route: T1RWS1", "route: T1.RWS1", "gir-lb:tenants[0].rws.members[0].route")
 edit("rcs-app-names-same-route", 'app_name: "RCS 2"', 'app_name: "RCS_1"', "gir-lb:tenants[0].rcs.members[1].route")
 edit("rcs-app-name-quote", 'app_name: "RCS 1"', "app_name: 'RCS \"1'", "gir-lb:tenants[0].rcs.members[0].app_name")
-edit(
-    "webdav-all-hot-standby",
-    '{url: "http://t1-webdav1.dev.gir.internal:80"}',
-    '{url: "http://t1-webdav1.dev.gir.internal:80", hot_standby: true}',
-    "gir-lb:tenants[0].webdav.members",
-)
+edit("webdav-all-hot-standby", '{url: "http://t1-webdav1.dev.gir.internal:80"}',
+     '{url: "http://t1-webdav1.dev.gir.internal:80", hot_standby: true}', "gir-lb:tenants[0].webdav.members")
 edit("webdav-hot-standby-maybe", "hot_standby: true}", "hot_standby: maybe}", "gir-lb:tenants[0].webdav.members[1].hot_standby")
 edit("extra-path-reserved", "extra_paths: [dest2]", "extra_paths: [rp]", "gir-lb:tenants[0].webdav.extra_paths[0]")
 edit("extra-path-duplicate", "extra_paths: [dest2]", "extra_paths: [dest2, dest2]", "gir-lb:tenants[0].webdav.extra_paths")
