@@ -101,6 +101,12 @@ def _header(s: Settings, comment: str = "#") -> str:
     return f"{comment} Managed by gir-lb (environment {s.environment}). Do not edit on the node: change the stack and deploy."
 
 
+def kernel_threads(m: MpmSizing) -> int:
+    """The pid_max and threads-max a node needs: every httpd thread of two generations (a graceful
+    reload) plus room for the OS, Pacemaker and Corosync."""
+    return m.server_limit * m.threads_per_child + 8192
+
+
 def mpm_conf(s: Settings, threads_per_child: int = THREADS_PER_CHILD) -> str:
     """gir-lb-mpm.conf (other threads_per_child: `python -m bench capacity` compares them)."""
     m = mpm_sizing(s.httpd.max_agents, s.httpd.headroom_percent, threads_per_child)
@@ -112,6 +118,7 @@ def render_bundle(s: Settings) -> Bundle:
     root = p.server_root
     tls_dir = f"{p.tenant_dir}/tls"
     ctx = dict(s=s, p=p, header=_header(s))
+    m = mpm_sizing(s.httpd.max_agents, s.httpd.headroom_percent)
 
     def render(template: str, **extra: object) -> str:
         return _env.get_template(template).render(**ctx, **extra)
@@ -144,7 +151,7 @@ def render_bundle(s: Settings) -> Bundle:
     stack_dir = f"cluster/{p.cluster_stack}"  # each cluster stack (cman, corosync3) has its own scripts
     scripts = {
         "cluster-check.sh": render(f"{stack_dir}/cluster-check.sh.j2"),
-        "node-prepare.sh": render(f"{stack_dir}/node-prepare.sh.j2"),
+        "node-prepare.sh": render(f"{stack_dir}/node-prepare.sh.j2", kernel_threads=kernel_threads(m)),
         "cluster-setup.sh": render(f"{stack_dir}/cluster-setup.sh.j2"),
         "resources.sh": render(
             f"{stack_dir}/resources.sh.j2",

@@ -392,3 +392,32 @@ def test_readme_documents_every_settings_key():
         if f"`{key}`" not in readme and not (f"`{parent}." in readme and f"`.{leaf}`" in readme):
             missing.append(key)
     assert not missing, sorted(missing)
+
+
+def test_node_prepare_raises_the_kernel_thread_limits_a_large_max_agents_needs_and_never_lowers_them(tmp_path):
+    """20,000 agents: 500 children x 100 threads across a graceful reload, plus 8192 for the rest.
+    The limits block runs for real against a stand-in `sysctl` (the node's kernel values in files):
+    a lower limit is raised and persisted, a higher one is left alone, and a second run changes nothing."""
+    script = bundle_of(base_config("rhel9", httpd={"max_agents": 20000})).scripts["node-prepare.sh"]
+    block = script[script.index("limits=") : script.index("# Pacemaker starts")]
+    assert "58192" in block
+    kernel = {"kernel.pid_max": "4194304", "kernel.threads-max": "31000"}
+    for key, value in kernel.items():
+        (tmp_path / key).write_text(value + "\n")
+    stand_in = f"""
+sysctl() {{
+  case "$1" in
+    -n) cat "{tmp_path}/$2" ;;
+    -q) echo "$3" >> "{tmp_path}/writes"; echo "${{3#*=}}" > "{tmp_path}/${{3%%=*}}" ;;
+  esac
+}}
+tmp="{tmp_path}/tmp"
+"""
+    runnable = stand_in + block.replace("/etc/sysctl.d/90-gir-lb-httpd-threads.conf", str(tmp_path / "limits.conf"))
+    for _ in range(2):
+        subprocess.run(["bash", "-euo", "pipefail", "-c", runnable], check=True)
+    assert (tmp_path / "writes").read_text() == "kernel.threads-max=58192\n"  # once: the second run had nothing to raise
+    assert (tmp_path / "limits.conf").read_text() == "kernel.threads-max = 58192\n"
+    assert (tmp_path / "kernel.pid_max").read_text() == "4194304\n"
+    small = bundle_of(base_config("rhel9")).scripts["node-prepare.sh"]  # 500 agents fit any kernel's defaults
+    assert re.search(r"-lt (\d+) \]", small) and int(re.search(r"-lt (\d+) \]", small)[1]) < 32768
