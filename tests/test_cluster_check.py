@@ -92,7 +92,8 @@ def test_corosync3_same_identity_passes_and_a_rename_or_moved_node_is_refused(tm
 
 
 def test_cman_refuses_a_token_change_it_cannot_take_live(tmp_path):
-    ok = run_check(tmp_path / "ok", "rhel6", "/etc/cluster/cluster.conf", CLUSTER_CONF % {"name": "gir-lb-test", "token": 1000})
+    # rhel6's default token is cman's own 10000 ms: a cluster built with another token is refused
+    ok = run_check(tmp_path / "ok", "rhel6", "/etc/cluster/cluster.conf", CLUSTER_CONF % {"name": "gir-lb-test", "token": 10000})
     assert ok.returncode == 0, ok.stderr
     bad = run_check(tmp_path / "bad", "rhel6", "/etc/cluster/cluster.conf", CLUSTER_CONF % {"name": "gir-lb-test", "token": 3000})
     assert bad.returncode == 1 and "gir-lb:cluster.token_ms: the running cluster has 3000" in bad.stderr
