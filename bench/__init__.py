@@ -5,6 +5,9 @@ from __future__ import annotations
 import os
 import platform
 import subprocess
+from pathlib import Path
+
+import yaml
 
 
 def machine_line(with_apache: bool = True) -> str:
@@ -13,3 +16,14 @@ def machine_line(with_apache: bool = True) -> str:
     if with_apache:
         return line + "; " + subprocess.run(["apache2", "-v"], capture_output=True, text=True).stdout.splitlines()[0]
     return line + f", Python {platform.python_version()}"
+
+
+def with_cluster(stack_file: Path, folder: Path, **cluster: int) -> Path:
+    """A copy of the stack file (in its own subfolder of `folder`) with these gir-lb:cluster keys
+    changed: what a benchmark applies live through the plan."""
+    doc = yaml.safe_load(stack_file.read_text())
+    doc["config"]["gir-lb:cluster"].update(cluster)
+    changed = folder / "-".join(f"{k}-{v}" for k, v in cluster.items()) / stack_file.name
+    changed.parent.mkdir(parents=True, exist_ok=True)
+    changed.write_text(yaml.safe_dump(doc))
+    return changed

@@ -14,11 +14,9 @@ import tempfile
 import time
 from pathlib import Path
 
-import yaml
-
 from lab.runner import Lab
 
-from . import machine_line
+from . import machine_line, with_cluster
 from .plot import downtime_by_setting
 
 
@@ -40,15 +38,6 @@ def main(argv: list[str]) -> int:
     return 0
 
 
-def with_monitor(stack_file: Path, seconds: int, folder: Path) -> Path:
-    doc = yaml.safe_load(stack_file.read_text())
-    doc["config"]["gir-lb:cluster"]["httpd_monitor_s"] = seconds
-    changed = folder / f"monitor-{seconds}" / stack_file.name
-    changed.parent.mkdir(parents=True, exist_ok=True)
-    changed.write_text(yaml.safe_dump(doc))
-    return changed
-
-
 def measure(lab: Lab, intervals: list[int], runs: int, out: Path) -> str:
     """On a running lab (left with its own stack applied again): the downtimes per interval."""
     out.mkdir(parents=True, exist_ok=True)
@@ -56,7 +45,7 @@ def measure(lab: Lab, intervals: list[int], runs: int, out: Path) -> str:
     with tempfile.TemporaryDirectory() as tmp:
         try:
             for seconds in intervals:
-                lab.apply(with_monitor(lab.stack_file, seconds, Path(tmp)))
+                lab.apply(with_cluster(lab.stack_file, Path(tmp), httpd_monitor_s=seconds))
                 downtimes[seconds] = []
                 for _ in range(runs):
                     # A random phase: otherwise every kill lands at the same point of the monitor cycle.

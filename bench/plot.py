@@ -78,15 +78,19 @@ def _finish(fig, ax, png: Path, title: str) -> None:
     plt.close(fig)
 
 
-def downtime_by_setting(downtimes: dict[int, list[float]], png: Path, title: str, xlabel: str) -> None:
+def _runs_and_median(ax, downtimes: dict[int, list[float]], label: str) -> None:
     """Every run's downtime (dots) and the median (line) for each value of one setting."""
-    fig, ax = plt.subplots(figsize=(7, 4))
     settings = sorted(downtimes)
     for value in settings:
         ax.scatter([value] * len(downtimes[value]), downtimes[value], color="#1f77b4", alpha=0.6, s=18)
-    medians = [sorted(downtimes[v])[len(downtimes[v]) // 2] for v in settings]
-    ax.plot(settings, medians, color="#ff7f0e", marker="o", label="median")
-    ax.set_xticks(settings)
+    ax.plot(settings, [statistics.median(downtimes[v]) for v in settings], color="#ff7f0e", marker="o", label=label)
+
+
+def downtime_by_setting(downtimes: dict[int, list[float]], png: Path, title: str, xlabel: str) -> None:
+    """Every run's downtime (dots) and the median (line) for each value of one setting."""
+    fig, ax = plt.subplots(figsize=(7, 4))
+    _runs_and_median(ax, downtimes, "median")
+    ax.set_xticks(sorted(downtimes))
     ax.set_xlabel(xlabel)
     ax.set_ylabel("downtime seen by the client (s)")
     ax.set_ylim(bottom=0)
@@ -128,9 +132,7 @@ def token_tradeoff(
     cut of the cluster link the membership rode out, and the membership changes in the soak (bars)."""
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(7, 6), sharex=True)
     tokens = sorted(downtimes)
-    for token in tokens:
-        top.scatter([token] * len(downtimes[token]), downtimes[token], color="#1f77b4", alpha=0.6, s=18)
-    top.plot(tokens, [statistics.median(downtimes[t]) for t in tokens], color="#ff7f0e", marker="o", label="node loss, median")
+    _runs_and_median(top, downtimes, "node loss, median")
     top.plot(tokens, [ridden_out[t] for t in tokens], color="#2ca02c", marker="s", label="longest link cut ridden out")
     top.axhline(1.0, color="grey", linestyle="--", linewidth=0.8, label="target 1.0 s")
     top.set_ylabel("seconds")

@@ -20,11 +20,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
 from lab.runner import Lab, LabError
 
-from . import machine_line
+from . import machine_line, with_cluster
 from .plot import token_tradeoff
 
 TIMERS = ("token_ms", "knet_ping_interval_ms", "knet_ping_timeout_ms")
@@ -80,18 +78,6 @@ def main(argv: list[str]) -> int:
         lab.down()
     print(summary)
     return 0
-
-
-def with_point(stack_file: Path, point: Point, folder: Path) -> Path:
-    doc = yaml.safe_load(stack_file.read_text())
-    cluster = doc["config"]["gir-lb:cluster"]
-    cluster.update(
-        token_ms=point.token_ms, knet_ping_interval_ms=point.ping_interval_ms, knet_ping_timeout_ms=point.ping_timeout_ms
-    )
-    changed = folder / point.label.replace(":", "-") / stack_file.name
-    changed.parent.mkdir(parents=True, exist_ok=True)
-    changed.write_text(yaml.safe_dump(doc))
-    return changed
 
 
 def peer_joins(lab: Lab) -> int:
@@ -164,7 +150,15 @@ def measure(lab: Lab, points: list[Point], runs: int, soak_s: float, blackouts: 
     with tempfile.TemporaryDirectory() as tmp:
         try:
             for point in points:
-                lab.apply(with_point(lab.stack_file, point, Path(tmp)))
+                lab.apply(
+                    with_cluster(
+                        lab.stack_file,
+                        Path(tmp),
+                        token_ms=point.token_ms,
+                        knet_ping_interval_ms=point.ping_interval_ms,
+                        knet_ping_timeout_ms=point.ping_timeout_ms,
+                    )
+                )
                 if running_token(lab) != point.token_ms:
                     raise LabError(f"token {point.token_ms} did not reach corosync: it runs {running_token(lab)}")
                 soaks[point] = soak(lab, soak_s)
