@@ -5,9 +5,14 @@ from __future__ import annotations
 import os
 import platform
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import yaml
+
+if TYPE_CHECKING:
+    from lab.runner import Lab
 
 
 def machine_line(with_apache: bool = True) -> str:
@@ -27,3 +32,17 @@ def with_cluster(stack_file: Path, folder: Path, **cluster: int) -> Path:
     changed.parent.mkdir(parents=True, exist_ok=True)
     changed.write_text(yaml.safe_dump(doc))
     return changed
+
+
+def on_a_lab(name: str, stack: str | None, measure: Callable[[Lab], str]) -> int:
+    """Brings a lab up, runs measure(lab) on it, always takes it down, prints the summary."""
+    from lab.runner import Lab  # noqa: F811 (imported here: scale, throughput and capacity need no lab)
+
+    lab = Lab(name, stack)
+    try:
+        lab.up()
+        summary = measure(lab)
+    finally:
+        lab.down()
+    print(summary)
+    return 0

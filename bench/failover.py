@@ -15,7 +15,7 @@ from pathlib import Path
 
 from lab.runner import Failover, Lab
 
-from . import machine_line
+from . import machine_line, on_a_lab
 from .plot import failover_timelines
 
 
@@ -27,14 +27,8 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--out", type=Path, help="default: bench/results/failover-<stack>")
     parser.add_argument("--name", default=f"bench{os.getpid()}", help="lab name")
     args = parser.parse_args(argv)
-    lab = Lab(args.name, args.stack)
-    try:
-        lab.up()
-        summary = measure(lab, args.runs, args.kinds.split(","), args.out or Path(f"bench/results/failover-{args.stack}"))
-    finally:
-        lab.down()
-    print(summary)
-    return 0
+    out = args.out or Path(f"bench/results/failover-{args.stack}")
+    return on_a_lab(args.name, args.stack, lambda lab: measure(lab, args.runs, args.kinds.split(","), out))
 
 
 def measure(lab: Lab, runs: int, kinds: list[str], out: Path) -> str:

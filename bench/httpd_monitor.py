@@ -16,7 +16,7 @@ from pathlib import Path
 
 from lab.runner import Lab
 
-from . import machine_line, with_cluster
+from . import machine_line, on_a_lab, with_cluster
 from .plot import downtime_by_setting
 
 
@@ -28,14 +28,8 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--out", type=Path, default=Path("bench/results/httpd-monitor"))
     parser.add_argument("--name", default=f"bench{os.getpid()}", help="lab name")
     args = parser.parse_args(argv)
-    lab = Lab(args.name, args.stack)
-    try:
-        lab.up()
-        summary = measure(lab, [int(i) for i in args.intervals.split(",")], args.runs, args.out)
-    finally:
-        lab.down()
-    print(summary)
-    return 0
+    intervals = [int(i) for i in args.intervals.split(",")]
+    return on_a_lab(args.name, args.stack, lambda lab: measure(lab, intervals, args.runs, args.out))
 
 
 def measure(lab: Lab, intervals: list[int], runs: int, out: Path) -> str:

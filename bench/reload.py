@@ -20,7 +20,7 @@ from pathlib import Path
 
 from lab.runner import Lab
 
-from . import machine_line
+from . import machine_line, on_a_lab
 
 PROBE_INTERVAL_S, PROBE_TIMEOUT_S = 0.05, 5.0
 POLL_HOLD_S = 10
@@ -36,14 +36,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--held", type=int, default=0, help="RWS long-polls held open during the changes")
     parser.add_argument("--gap", type=float, default=0.5, help="seconds between the end of a change and the next")
     args = parser.parse_args(argv)
-    lab = Lab(args.name)
-    try:
-        lab.up()
-        summary = measure(lab, args.changes, args.held, args.out, args.gap)
-    finally:
-        lab.down()
-    print(summary)
-    return 0
+    return on_a_lab(args.name, None, lambda lab: measure(lab, args.changes, args.held, args.out, args.gap))
 
 
 def measure(lab: Lab, changes: int, held: int, out: Path, gap: float = 0.5) -> str:

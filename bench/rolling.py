@@ -18,7 +18,7 @@ from pathlib import Path
 
 from lab.runner import Lab
 
-from . import machine_line
+from . import machine_line, on_a_lab
 from .plot import counts_by_phase
 
 CLIENT = Path(__file__).resolve().parent / "keepalive_client.py"
@@ -33,14 +33,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--out", type=Path, default=Path("bench/results/rolling"))
     parser.add_argument("--name", default=f"bench{os.getpid()}", help="lab name")
     args = parser.parse_args(argv)
-    lab = Lab(args.name)
-    try:
-        lab.up()
-        summary = measure(lab, args.changes, args.connections, args.out)
-    finally:
-        lab.down()
-    print(summary)
-    return 0
+    return on_a_lab(args.name, None, lambda lab: measure(lab, args.changes, args.connections, args.out))
 
 
 def under_load(lab: Lab, connections: int, work, seconds_hint: float, folder: Path) -> dict[str, int]:

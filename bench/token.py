@@ -22,7 +22,7 @@ from pathlib import Path
 
 from lab.runner import Lab, LabError
 
-from . import machine_line, with_cluster
+from . import machine_line, on_a_lab, with_cluster
 from .plot import token_tradeoff
 
 TIMERS = ("token_ms", "knet_ping_interval_ms", "knet_ping_timeout_ms")
@@ -68,16 +68,9 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--out", type=Path, default=Path("bench/results/token"))
     parser.add_argument("--name", default=f"bench{os.getpid()}", help="lab name")
     args = parser.parse_args(argv)
-    lab = Lab(args.name, args.stack)
-    try:
-        lab.up()
-        points = [Point.parse(p) for p in args.points.split(",")]
-        blackouts = [float(b) for b in args.blackouts.split(",")]
-        summary = measure(lab, points, args.runs, args.soak_s, blackouts, args.out)
-    finally:
-        lab.down()
-    print(summary)
-    return 0
+    points = [Point.parse(p) for p in args.points.split(",")]
+    blackouts = [float(b) for b in args.blackouts.split(",")]
+    return on_a_lab(args.name, args.stack, lambda lab: measure(lab, points, args.runs, args.soak_s, blackouts, args.out))
 
 
 def peer_joins(lab: Lab) -> int:
