@@ -1,9 +1,6 @@
-"""The real Pulumi engine, offline: the CLI that scripts/engine.sh builds from Go modules, a
-`file://` backend inside the project and the passphrase secrets provider.
-
-The Go module proxy serves neither the Python language host nor pulumi-resource-command (see
-docs/engine.md), so the program runs as an inline Automation API program: the Python SDK's own
-language server evaluates `components.program.run` and the CLI connects to it (`--client`)."""
+"""The real Pulumi engine, offline: the CLI, the Python language host and the command provider
+that scripts/engine.sh builds from source, a `file://` backend inside the project and the
+passphrase secrets provider (docs/engine.md)."""
 
 from __future__ import annotations
 
@@ -13,12 +10,18 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 CACHE = REPO / ".engine"  # git-ignored: built binaries and PULUMI_HOME
 CLI_ROOT = CACHE / "current"  # scripts/engine.sh points it at the build of the current pins
-CLI = CLI_ROOT / "bin" / "pulumi"
-PROJECT = "gir-lb"
+CLI = CLI_ROOT / "bin" / "pulumi"  # the language host sits next to it, where the CLI looks first
+HOME = CACHE / "home"  # PULUMI_HOME: the command provider is installed here
 
 
 class EngineError(Exception):
     pass
+
+
+def project_dir() -> Path:
+    """Like the CLI: the nearest directory upwards with a Pulumi.yaml."""
+    here = Path.cwd().resolve()
+    return next((d for d in (here, *here.parents) if (d / "Pulumi.yaml").exists()), REPO)
 
 
 def backend_url(project_dir: Path) -> str:
@@ -32,9 +35,8 @@ def environment(project_dir: Path) -> dict[str, str]:
     if not (os.environ.get("PULUMI_CONFIG_PASSPHRASE") is not None or os.environ.get("PULUMI_CONFIG_PASSPHRASE_FILE")):
         raise EngineError("set PULUMI_CONFIG_PASSPHRASE (or PULUMI_CONFIG_PASSPHRASE_FILE): stack secrets use a passphrase")
     (project_dir / ".state").mkdir(exist_ok=True)
-    (CACHE / "home").mkdir(parents=True, exist_ok=True)
     return {
-        "PULUMI_HOME": str(CACHE / "home"),
+        "PULUMI_HOME": str(HOME),
         "PULUMI_BACKEND_URL": backend_url(project_dir),
         "PULUMI_SKIP_UPDATE_CHECK": "true",
         "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true",

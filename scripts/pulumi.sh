@@ -1,9 +1,10 @@
 #!/bin/bash
-# `pulumi` for this project, offline (engine/__init__.py says how): builds the pinned CLI once,
-# then runs preview/up/refresh/destroy through the Automation API and every other command through
-# the CLI, with a file:// backend in .state/ and the passphrase secrets provider.
+# `pulumi` for this project, offline: builds the engine once (scripts/engine.sh: the CLI, the Python
+# language host and the command provider, from source), then runs the CLI exactly as typed
+# (`scripts/pulumi.sh preview|up|refresh|destroy --stack S`, `stack`, `config`, …) with a file://
+# backend in .state/ and the passphrase secrets provider (engine/__init__.py).
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 "$repo/scripts/engine.sh" --quiet
-(cd "$repo" && scripts/venv.sh requirements.txt)
+[ -x "$repo/.venv/bin/python" ] || (cd "$repo" && scripts/venv.sh requirements.txt)
 PYTHONPATH="$repo${PYTHONPATH:+:$PYTHONPATH}" exec "$repo/.venv/bin/python" -m engine "$@"
