@@ -195,3 +195,15 @@ def render_user_data(s: Settings, p: OsProfile) -> str:
     doc["runcmd"] = runcmd
     body = yaml.safe_dump(doc, sort_keys=False, default_flow_style=False, width=1000)
     return f"#cloud-config\n{_header(s)}\n{body}"
+
+
+def user_data_with_host_key(user_data: str, private_key: str, public_key: str) -> str:
+    """One node's user-data: the bundle's, plus the SSH host key the program generated for it
+    (cloud-init `ssh_keys`), so the bootstrap can pin that key from its first connection. Only the
+    ed25519 key is installed; cloud-init generates no other. The result is secret: it holds a key."""
+    keys = {
+        "ssh_deletekeys": True,
+        "ssh_genkeytypes": [],
+        "ssh_keys": {"ed25519_private": private_key.rstrip("\n") + "\n", "ed25519_public": public_key.strip()},
+    }
+    return user_data + yaml.safe_dump(keys, sort_keys=False, default_flow_style=False, width=1000)

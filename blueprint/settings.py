@@ -88,6 +88,13 @@ UserName = Annotated[
 ]
 KeyName = Annotated[str, _matching(r"[A-Za-z0-9 ._-]{1,255}", "an EC2 key pair name: 1 to 255 letters, digits, spaces or ._-")]
 BastionHost = Annotated[str, _matching(r"[A-Za-z0-9.-]{1,253}", "a host name or IPv4 address: letters, digits, '.' and '-'")]
+HostKey = Annotated[
+    str,
+    _matching(
+        r"(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)) [A-Za-z0-9+/]{40,}={0,2}",
+        "a public SSH host key, one line: 'ssh-ed25519 AAAA…' (ssh-keyscan -t ed25519 HOST, without the host name)",
+    ),
+]
 
 
 def _as_text(example: str) -> BeforeValidator:
@@ -547,11 +554,12 @@ class SshSettings(Model):
     key_name: KeyName | None = Field(None, description="EC2 key pair installed on both nodes")
     bastion_host: BastionHost | None = None
     bastion_user: UserName = "ec2-user"
+    bastion_host_key: HostKey | None = Field(None, description="the bastion's public host key: required with bastion_host")
 
 
 class Settings(Model):
     platform: Literal["aws", "lab", "lan"] = Field(
-        "aws", description="aws: built by the Pulumi program; lab: python -m lab; lan: a rendered bundle for your own L2 network"
+        "aws", description="aws, lab: built by the Pulumi program (the lab on this machine); lan: a bundle for your L2 LAN"
     )
     environment: Environment
     os_profile: Literal["rhel6", "rhel8", "rhel9", "debian12"] = "rhel9"
@@ -694,13 +702,13 @@ class Settings(Model):
         return [f"{NAMESPACE}:{key}: {why}" for key, why, refused in self._risks() if not (prod and refused)]
 
     def deploy_problems(self) -> list[str]:
-        """What stops the Pulumi program but not a render for review: the program builds AWS only,
-        and a prod certificate is often issued after the stack is written."""
+        """What stops the Pulumi program but not a render for review: the program builds aws and lab
+        stacks, and a prod certificate is often issued after the stack is written."""
         items = []
-        if self.platform == "lab":
-            items.append(("platform", "a lab stack runs on this machine with python -m lab; the Pulumi program builds AWS"))
+        if self.platform == "lab" and self.httpd.tls.enabled:
+            items.append(("httpd.tls.enabled", "the lab has no certificate source (pulumi-tls cannot be built here): use false"))
         if self.platform == "lan":
-            why = "a lan stack is rendered (python -m blueprint render) and installed by hand; the Pulumi program builds AWS"
+            why = "a lan stack is rendered (python -m blueprint render) and installed by hand; the program builds aws and lab"
             items.append(("platform", why))
         if self.environment == "prod" and self.httpd.tls.enabled and self.tls_cert is None:
             items.append(("tls_cert", "prod must not serve a generated self-signed certificate: set tls_cert and tls_key"))
@@ -765,6 +773,9 @@ class Settings(Model):
             items.append(("cluster.transport", "knet needs corosync 3; rhel6 (cman) supports udpu"))
         if self.transport == "udpu" and self.os_profile != "rhel6":
             items.append(("cluster.transport", f"{self.os_profile} runs corosync 3: use knet"))
+        if self.ssh.bastion_host and not self.ssh.bastion_host_key:
+            why = "required with ssh.bastion_host: the bootstrap pins every host key it connects to"
+            items.append(("ssh.bastion_host_key", why))
         if self.tls_key is not None and self.tls_cert is None:
             items.append(("tls_key", "a TLS key was given without tls_cert"))
         if self.tls_cert is not None and self.tls_key is None:

@@ -1,12 +1,11 @@
 """Thin Pulumi components mapping the settings, bundle and step plan onto AWS.
 
-Each component has one job; LoadBalancerPair composes them. No delete step needs SSH, so tearing
-a stack down never waits on an unreachable host.
+Each component has one job; LoadBalancerPair composes them; the step plan runs through the
+Bootstrap that the lab uses too (components/bootstrap.py).
 """
 
 from __future__ import annotations
 
-import functools
 import ipaddress
 import json
 
@@ -17,10 +16,11 @@ import pulumi_tls as tls
 from pulumi_command import remote
 
 from blueprint.iam import CLUSTER_TAG, agent_policy
-from blueprint.plan import Step, build_plan, encode_stdin
-from blueprint.render import Bundle
+from blueprint.plan import build_plan
+from blueprint.render import Bundle, user_data_with_host_key
 from blueprint.settings import Settings, vip_problem
 from blueprint.stack_config import SettingsError
+from components.bootstrap import Access, Bootstrap, Machine
 
 # The Pulumi stack that created an instance: tells this stack's own instances (a re-preview of a
 # deployed stack) from another stack's on the same addresses.
@@ -162,7 +162,9 @@ class Identity(pulumi.ComponentResource):
 
 
 class Hosts(pulumi.ComponentResource):
-    """The two nodes in the one subnet, IMDSv2 only, encrypted root volume, user-data from the bundle."""
+    """The two nodes in the one subnet, IMDSv2 only, encrypted root volume, user-data from the
+    bundle plus each node's SSH host key, generated here so the bootstrap pins it (the user-data is
+    therefore a secret)."""
 
     def __init__(
         self,
@@ -176,7 +178,15 @@ class Hosts(pulumi.ComponentResource):
     ):
         super().__init__("gir-lb:hosts:Hosts", name, None, opts)
         self.instances = []
+        self.host_keys = []
         for node in s.cluster.nodes:
+            host_key = tls.PrivateKey(f"{name}-{node.name}-host-key", algorithm="ED25519", opts=_child(self))
+            self.host_keys.append(host_key)
+            user_data: pulumi.Output[str] = pulumi.Output.secret(
+                pulumi.Output.all(host_key.private_key_openssh, host_key.public_key_openssh).apply(
+                    lambda keys: user_data_with_host_key(bundle.user_data, *keys)
+                )
+            )
             self.instances.append(
                 aws.ec2.Instance(
                     f"{name}-{node.name}",
@@ -187,7 +197,7 @@ class Hosts(pulumi.ComponentResource):
                     vpc_security_group_ids=[security_group_id],
                     iam_instance_profile=instance_profile,
                     key_name=s.ssh.key_name,
-                    user_data=bundle.user_data,
+                    user_data=user_data,
                     # IPaddr2 answers for the VIP on this ENI: AWS must not drop it as spoofed.
                     source_dest_check=False,
                     metadata_options=aws.ec2.InstanceMetadataOptionsArgs(
@@ -223,63 +233,6 @@ def find_ami(s: Settings) -> str:
     return ami.id
 
 
-def _remote_command(step: Step, instance_ids: list[str]) -> str:
-    wait = "sudo cloud-init status --wait >/dev/null || true; " if step.waits_for_first_boot else ""
-    return wait + step.command(instance_ids)
-
-
-class Bootstrap(pulumi.ComponentResource):
-    """Runs the step plan over SSH with pulumi-command. Triggers are content hashes of what each
-    step applies; secrets travel on stdin only; no step has a delete command."""
-
-    def __init__(
-        self,
-        name: str,
-        s: Settings,
-        steps: list[Step],
-        hosts: Hosts,
-        ssh_private_key: pulumi.Input[str],
-        hacluster_password: pulumi.Input[str],
-        tls_pair: tuple[pulumi.Input[str], pulumi.Input[str]] | None,
-        opts: pulumi.ResourceOptions | None = None,
-    ):
-        super().__init__("gir-lb:bootstrap:Bootstrap", name, None, opts)
-        proxy = None
-        if s.ssh.bastion_host:
-            proxy = remote.ProxyConnectionArgs(host=s.ssh.bastion_host, user=s.ssh.bastion_user, private_key=ssh_private_key)
-        secret_of: dict[str | None, pulumi.Output | None] = {
-            "hacluster_password": pulumi.Output.secret(hacluster_password),
-            "tls": pulumi.Output.secret(pulumi.Output.all(*tls_pair).apply(tuple)) if tls_pair else None,
-            None: None,
-        }
-        ids = [i.id for i in hosts.instances]
-        self.commands: dict[str, remote.Command] = {}
-        for step in steps:
-            instance = hosts.instances[step.node]
-            connection = remote.ConnectionArgs(
-                host=instance.private_ip, user=s.ssh.user, private_key=ssh_private_key, proxy=proxy
-            )
-            create = pulumi.Output.all(*ids).apply(functools.partial(_remote_command, step))
-            secret = secret_of[step.stdin]
-            # A step with a secret gets it after its payload: all of its stdin is then secret.
-            stdin = secret.apply(functools.partial(encode_stdin, step)) if secret is not None else encode_stdin(step) or None
-            self.commands[step.name] = remote.Command(
-                f"{name}-{step.name}",
-                connection=connection,
-                create=create,
-                stdin=stdin,
-                triggers=[step.trigger, *(ids[i] for i in step.reruns_on_replace_of)],  # a new instance re-runs it
-                logging=remote.Logging.STDERR if secret is not None else remote.Logging.STDOUT_AND_STDERR,
-                add_previous_output_in_env=False,
-                opts=_child(
-                    self,
-                    depends_on=[instance, *[self.commands[a] for a in step.after]],
-                    additional_secret_outputs=["stdout", "stdin"] if secret is not None else None,
-                ),
-            )
-        self.register_outputs({})
-
-
 class LoadBalancerPair(pulumi.ComponentResource):
     def __init__(self, name: str, s: Settings, bundle: Bundle, secrets: dict, opts: pulumi.ResourceOptions | None = None):
         subnet = aws.ec2.get_subnet(id=s.network.subnet_id)
@@ -311,13 +264,22 @@ class LoadBalancerPair(pulumi.ComponentResource):
                     opts=child,
                 )
                 tls_pair = (cert.cert_pem, key.private_key_pem)
-        steps = build_plan(s, bundle)
+        machines = [
+            Machine(resource=i, host=i.private_ip, host_key=k.public_key_openssh, identity=i.id, instance_id=i.id)
+            for i, k in zip(self.hosts.instances, self.hosts.host_keys, strict=True)
+        ]
+        key = secrets["ssh_private_key"]
+        proxy = None
+        if s.ssh.bastion_host:
+            proxy = remote.ProxyConnectionArgs(
+                host=s.ssh.bastion_host, user=s.ssh.bastion_user, private_key=key, host_key=s.ssh.bastion_host_key
+            )
         self.bootstrap = Bootstrap(
             f"{name}-boot",
             s,
-            steps,
-            self.hosts,
-            secrets["ssh_private_key"],
+            build_plan(s, bundle),
+            machines,
+            Access(user=s.ssh.user, private_key=key, proxy=proxy),
             password,
             tls_pair,
             pulumi.ResourceOptions(parent=self, depends_on=[self.address.reservation]),

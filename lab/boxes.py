@@ -50,11 +50,15 @@ class Box:
         return pid if is_namespace_init(pid) else None
 
     def start(self, init: list[str], namespaces: tuple[str, ...] = ("--mount", "--uts", "--ipc", "--net")) -> int:
-        """Starts `init` as PID 1 of new namespaces; init prints "ready" once set up."""
+        """Starts `init` as PID 1 of new namespaces; init prints "ready" once set up. Without
+        "--mount" the box sees the host's /proc and mounts (the SSH gateway needs both)."""
         log_path = self.state / f"{self.name}.boot.log"
         with open(log_path, "w") as log:
+            mount_proc = ["--mount-proc"] if "--mount" in namespaces else []
+            propagation = ["--propagation", "private"] if "--mount" in namespaces else []
             proc = subprocess.Popen(
-                ["unshare", "--pid", "--fork", "--mount-proc", *namespaces, "--propagation", "private", "--", *init],
+                ["unshare", "--pid", "--fork", *mount_proc, *namespaces, *propagation, "--", *init],
+                stdin=subprocess.DEVNULL,  # a box outlives whoever started it: it holds none of its pipes
                 stdout=subprocess.PIPE,
                 stderr=log,
                 text=True,
@@ -97,6 +101,7 @@ class Box:
         done = subprocess.run(
             ["env", "-i", *(f"{k}={v}" for k, v in CLEAN_ENV.items()), *self.enter(*ns), *cmd],
             input=stdin,
+            stdin=None if stdin is not None else subprocess.DEVNULL,
             capture_output=True,
             text=True,
             timeout=timeout,

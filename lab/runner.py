@@ -1,24 +1,27 @@
-"""The local lab: the HA pair on one Linux machine, from the same bundle and step plan as AWS.
+"""The local lab: the HA pair on one Linux machine, built by the Pulumi program (`gir-lb:platform:
+lab`) through the real engine: the same bundle, step plan and Bootstrap over SSH as AWS.
 
 Topology (all in namespaces; the root namespace gets no interface in the lab subnet):
-  switch  - a bridge, no address
+  switch  - a bridge; its own address (the subnet's last) is where the SSH gateway's connections
+            to the nodes come from
+  gateway - socat listeners on a loopback address of the lab's own (lab/gateway.py), one port per
+            node, each forwarding to that node's sshd through the switch
   node-a, node-b - PID+mount+UTS+IPC+net namespaces: tmpfs /run and /dev/shm, per-node overlays
-            on /etc, /var/lib, /var/log (their "disk", kept under the state folder) and on
-            /usr/bin (the systemctl and killall stand-ins); eth0 on the switch
+            on /etc, /var/lib, /var/log, /root (their "disk", kept under the state folder) and on
+            /usr/bin (the systemctl, killall and cloud-init stand-ins); eth0 on the switch; sshd
+            with the host key the program generated
   backends - the fake GIR members of every tenant, on the addresses the lab stack names
   client  - where probes come from
 Lab-only parts: the namespaces, the stand-ins, a package check instead of package installation,
-and nsenter instead of SSH. Everything else is the rendered bundle and the plan.
-
-Lab composes the parts: topology (boxes and wiring), steps (the plan), probing (requests and
-downtime through the VIP).
+and the gateway instead of a routed network (components/lab.py lists what the program does
+differently). A lab is a Pulumi stack: its name is the stack's; `up`, `apply`, `replace_node`,
+`rotate_password`, `rerun_every_step` and `down` are `pulumi up` / `destroy` runs (lab/stack.py).
 """
 
 from __future__ import annotations
 
 import json
 import os
-import secrets
 import shutil
 import signal
 import time
@@ -27,14 +30,14 @@ from functools import cached_property
 from pathlib import Path
 
 from blueprint.drift import Finding, compare, probe_script
-from blueprint.plan import Step, build_plan
 from blueprint.render import render_bundle
 from blueprint.settings import Settings
 from blueprint.stack_config import load_stack
 
-from . import ec2, probing, steps
+from . import ec2, gateway, probing, steps
 from .boxes import Box, LabError, wait_for
 from .probing import Probe, ProbeRow
+from .stack import PulumiStack
 from .topology import Topology, missing_packages
 
 REPO = Path(__file__).resolve().parent.parent
@@ -59,18 +62,28 @@ def say(message: str) -> None:
 
 
 class Lab:
-    def __init__(self, name: str = "lab", stack: str | None = None):
-        """`stack`: stacks/Pulumi.<stack>.yaml; by default the one this lab was brought up from
-        (kept in its state folder), else `lab`."""
+    def __init__(self, name: str = "lab", stack: str | None = None, config_file: Path | None = None):
+        """`name`: the lab's Pulumi stack (its state folder and boxes derive from it). `stack`: the
+        stack file it starts from, stacks/Pulumi.<stack>.yaml; by default the one this lab was
+        brought up from, else `name` when such a file exists, else `lab`. The lab named like its
+        stack file runs in this repository (`pulumi up --stack lab`); any other runs in a project
+        copy of its own. `config_file`: the stack config the lab's resources were made from (the
+        program passes it to `python -m lab world|node`)."""
         if not name.replace("-", "").isalnum() or len(name) > 20:
             raise LabError(f"lab name {name!r}: letters, digits and '-' only, at most 20")
         self.name = name
         self.state = STATE_ROOT / f"gir-lb-lab-{name}"
+        recorded = self.state / "stack-name"
         if stack is None:
-            recorded = self.state / "stack-name"
-            stack = recorded.read_text().strip() if recorded.exists() else "lab"
+            stack = recorded.read_text().strip() if recorded.exists() else name
+            stack = stack if (REPO / "stacks" / f"Pulumi.{stack}.yaml").exists() else "lab"
         self.stack = stack
-        self.stack_file = REPO / "stacks" / f"Pulumi.{stack}.yaml"
+        self.stack_file = REPO / "stacks" / f"Pulumi.{stack}.yaml"  # the lab's original: apply(stack_file) goes back to it
+        self.pulumi = PulumiStack(name, self.stack_file, REPO if name == stack else STATE_ROOT / f"gir-lb-project-{name}")
+        recorded_config = self.state / "config-file"
+        if config_file is None and recorded_config.exists():
+            config_file = Path(recorded_config.read_text().strip())
+        self.config_file = config_file or self.pulumi.config_file
         self._settings: Settings | None = None
 
     # ---- settings and boxes -------------------------------------------------------------------
@@ -78,9 +91,10 @@ class Lab:
     @property
     def settings(self) -> Settings:
         if self._settings is None:
-            s = load_stack(str(self.stack_file))
+            source = self.config_file if self.config_file.exists() else self.stack_file
+            s = load_stack(str(source))
             if s.platform != "lab":  # the model holds a lab stack to debian12, vip_mode l2, fencing disabled
-                raise LabError(f"{self.stack_file.name}: the lab runs only stacks with gir-lb:platform: lab, not {s.platform}")
+                raise LabError(f"{source.name}: the lab runs only stacks with gir-lb:platform: lab, not {s.platform}")
             self._settings = s
         return self._settings
 
@@ -102,17 +116,14 @@ class Lab:
         raise LabError(f"lab {self.name} is not up")
 
     @property
-    def password_file(self) -> Path:
-        return self.state / "hacluster-password"
-
-    @property
     def password(self) -> str:
-        return self.password_file.read_text()
+        """The hacluster password the program generated (a secret in the stack's state)."""
+        return self.pulumi.secret_output("gir-lb-hacluster-password", "stdout").strip()
 
     @property
     def deployed_file(self) -> Path:
-        """The stack as last applied: what `apply` compares against (Pulumi's state, for the lab)."""
-        return self.state / "deployed-stack.yaml"
+        """The stack config as last applied (Pulumi's config; `apply` restores it when an update fails)."""
+        return self.config_file
 
     @property
     def ec2_world(self) -> dict | None:
@@ -132,24 +143,86 @@ class Lab:
     def node_index(self, name: str) -> int:
         names = [n.name for n in self.settings.cluster.nodes]
         if name not in names:
-            raise LabError(f"no node {name!r} in {self.stack_file.name} (nodes: {', '.join(names)})")
+            raise LabError(f"no node {name!r} in {self.config_file.name} (nodes: {', '.join(names)})")
         return names.index(name)
 
-    # ---- day 2: changes and replacements through the plan ----------------------------------------------
+    # ---- the lab's resources (python -m lab world|node: what the program's local commands run) ------
 
-    def run_steps(self, plan: list[Step]) -> dict[str, str]:
-        """Runs the steps in order with the lab's hacluster password; each step's output by name."""
-        return {st.name: steps.run_step(self.nodes, st, self.password, self.instance_ids) for st in plan}
+    def world_up(self) -> None:
+        """The switch (with the gateway's address), client, fake members, EC2 emulator (lab-aws)
+        and the SSH gateway. Refuses on a lab that is already up."""
+        missing = missing_packages()
+        if missing:
+            raise LabError(f"missing Debian packages: {' '.join(missing)} (apt-get install {' '.join(missing)})")
+        if ec2.emulated(self.settings) and (why := ec2.missing()):
+            raise LabError(f"{self.config_file.name} needs the EC2 emulator: {why}")
+        if problems := self.topology.reserved_problems():
+            raise LabError("; ".join(problems))
+        if self.box("switch").pid:
+            raise LabError(f"lab {self.name} is already up (run scripts/lab.sh down --name {self.name} first)")
+        shutil.rmtree(self.state, ignore_errors=True)
+        self.state.mkdir(parents=True, mode=0o700)
+        (self.state / "stack-name").write_text(self.stack)
+        (self.state / "config-file").write_text(str(self.config_file))
+        self.topology.start_simple_box("switch", None)
+        self.topology.start_simple_box("client", self.topology.client_ip)
+        self.topology.start_backends()
+        if ec2.emulated(self.settings):
+            self.topology.start_ec2(self.config_file)
+        address = gateway.address(self.name)
+        self.topology.start_gateway(
+            [(address, gateway.port(i), str(n.ip)) for i, n in enumerate(self.settings.cluster.nodes)]
+        )
+
+    def world_down(self) -> None:
+        """Every box of the lab (nodes too) and the emulator, by PID; then its state folder."""
+        self.topology.stop_ec2()
+        for name in self.topology.box_names:
+            self.box(name).kill()
+        shutil.rmtree(self.state, ignore_errors=True)
+
+    def node_up(self, index: int, keys: dict) -> dict:
+        """Boots node `index` on a fresh disk with its SSH keys, applies the user-data (the lab's
+        cloud-init), and says who it is: a machine id new with every fresh disk (a replacement
+        re-runs its steps) and its instance id (lab-aws: the emulator's, for the fence map)."""
+        if not self.box("switch").pid:
+            raise LabError(f"lab {self.name} is not up: its world (switch, gateway) must exist first")
+        node = self.settings.cluster.nodes[index]
+        shutil.rmtree(self.state / "nodes" / node.name, ignore_errors=True)
+        root = self.topology.prepare_node_disk(node.name)
+        self.topology.install_keys(index, keys["host_key"], keys["authorized_key"])
+        (root / "machine-id").write_text(os.urandom(8).hex())
+        box = self.topology.boot_node(index)
+        steps.cloud_init_substitute([box], render_bundle(self.settings).user_data)
+        return self.node_identity(index)
+
+    def node_keys(self, index: int, keys: dict) -> dict:
+        """New keys for a running node (a new bootstrap key or host key): written, then sshd reloads."""
+        if self.topology.install_keys(index, keys["host_key"], keys["authorized_key"]):
+            self.topology.restart_sshd(index)
+        return self.node_identity(index)
+
+    def node_identity(self, index: int) -> dict:
+        node = self.settings.cluster.nodes[index]
+        machine_id = (self.state / "nodes" / node.name / "machine-id").read_text()
+        world = self.ec2_world
+        return {"machine_id": machine_id, "instance_id": world["nodes"][index]["instance_id"] if world else machine_id}
+
+    def node_down(self, index: int) -> None:
+        name = self.settings.cluster.nodes[index].name
+        box = self.box(name)
+        if box.pid:
+            self.topology.unplug(box)
+        box.kill()
+        shutil.rmtree(self.state / "nodes" / name, ignore_errors=True)
+
+    # ---- day 2: changes and replacements through `pulumi up` ---------------------------------------
 
     def apply(self, stack_file: Path) -> dict[str, str]:
-        """Runs, in plan order, exactly the steps whose trigger differs between the deployed stack
-        and `stack_file`, as `pulumi up` does; returns each step's output by name. A failing step
-        stops the run and leaves the deployed stack as it was."""
-        before = {st.name: st.trigger for st in steps.plan_of(self.deployed_file)}
-        changed = [st for st in steps.plan_of(stack_file) if before.get(st.name) != st.trigger]
-        outputs = self.run_steps(changed)
-        self.deployed_file.write_text(stack_file.read_text())
-        return outputs
+        """`stack_file`'s config becomes the stack's, then `pulumi up`: the steps whose trigger
+        changed run, in plan order; returns each step's output by name. A failing step fails the
+        update and the stack's config goes back to what was deployed."""
+        return self.pulumi.up_with_config(stack_file)
 
     def drift(self) -> dict[str, list[Finding]]:
         """Per node: the drift probe's findings against the deployed stack (blueprint/drift.py)."""
@@ -159,27 +232,20 @@ class Lab:
         return {node.name: compare(s, bundle, node.run("bash", "-c", script, "drift", timeout=120).stdout) for node in self.nodes}
 
     def rotate_password(self) -> dict[str, str]:
-        """A new hacluster password: on AWS a changed secret changes the stdin of exactly the steps
-        that read it, and pulumi-command runs a command again when an input changes."""
-        self.password_file.write_text(secrets.token_urlsafe(24))
-        return self.run_steps([st for st in steps.plan_of(self.deployed_file) if st.stdin == "hacluster_password"])
+        """A new hacluster password (the resource that made it, replaced): the steps that read it
+        on stdin run again."""
+        return self.pulumi.up("--replace", self.pulumi.urn("gir-lb-hacluster-password"))
 
     def rerun_every_step(self) -> dict[str, str]:
-        """Every step again, as a new SSH key does on AWS (it is an input of every command)."""
-        return self.run_steps(steps.plan_of(self.deployed_file))
+        """A new SSH key for the bootstrap: both nodes authorize it, every step runs again (the key
+        is an input of every command), as a rotated ssh_private_key does on AWS."""
+        return self.pulumi.up("--replace", self.pulumi.urn("gir-lb-ssh-key"))
 
     def replace_node(self, name: str) -> dict[str, str]:
-        """A new machine for node `name`: powered off, its disk thrown away, booted with the same
-        name and IP; then the steps a replacement re-runs (as `pulumi up` after a new instance)."""
-        index = self.node_index(name)
-        plan = steps.plan_of(self.deployed_file)
-        box = self.box(name)
-        self.topology.unplug(box)
-        box.kill()
-        shutil.rmtree(self.state / "nodes" / name)
-        node = self.topology.boot_node(index)
-        steps.cloud_init_substitute([node], render_bundle(load_stack(str(self.deployed_file))).user_data)
-        return self.run_steps([st for st in plan if index in st.reruns_on_replace_of])
+        """A new machine for node `name` (`pulumi up --replace` of its box): powered off, its disk
+        thrown away, booted with the same name and IP; the steps a replacement re-runs follow."""
+        self.node_index(name)
+        return self.pulumi.up("--replace", self.pulumi.urn(f"gir-lb-{name}"))
 
     def smaller_stack(self, folder: Path) -> Path:
         """The lab's stack with the last tenant's second RP member removed (see steps.smaller_stack)."""
@@ -207,54 +273,22 @@ class Lab:
     # ---- commands ---------------------------------------------------------------------------------
 
     def up(self) -> None:
+        """`pulumi up` of the lab's stack (README command 1), then every tenant served through the VIP."""
         t0 = time.monotonic()
-
-        def phase(label: str, since: float) -> float:
-            now = time.monotonic()
-            say(f"  {label:<44} {now - since:6.1f}s")
-            return now
-
         missing = missing_packages()
         if missing:
             raise LabError(f"missing Debian packages: {' '.join(missing)} (apt-get install {' '.join(missing)})")
-        if ec2.emulated(self.settings) and (why := ec2.missing()):
-            raise LabError(f"{self.stack_file.name} needs the EC2 emulator: {why}")
         if self.box("switch").pid:
             raise LabError(f"lab {self.name} is already up (run down first)")
-        s = self.settings
-        bundle = render_bundle(s)
-        plan = build_plan(s, bundle)
-        say(f"gir-lb lab {self.name!r} from {self.stack_file.relative_to(REPO)} ({len(s.tenants)} tenants)")
-        shutil.rmtree(self.state, ignore_errors=True)
-        self.state.mkdir(parents=True, mode=0o700)
-        # The lab's stand-in for a secret in the stack config: only root can read the state folder.
-        (self.state / "stack-name").write_text(self.stack)
-        self.password_file.touch(mode=0o600)
-        self.password_file.write_text(secrets.token_urlsafe(24))
-        password = self.password
-        t = phase("packages present", t0)
-        self.topology.start_simple_box("switch", None)
-        self.topology.start_simple_box("client", self.topology.client_ip)
-        self.topology.start_backends()
-        t = phase("switch, client, fake members", t)
-        if ec2.emulated(s):
-            self.topology.start_ec2(self.stack_file)
-            t = phase(f"EC2 emulator at {ec2.endpoint(s)}", t)
-        for i in range(len(s.cluster.nodes)):
-            self.topology.boot_node(i)
-        t = phase("nodes booted", t)
-        steps.cloud_init_substitute(self.nodes, bundle.user_data)
-        t = phase("user-data (write_files, runcmd) on both nodes", t)
-        for step in plan:
-            steps.run_step(self.nodes, step, password, self.instance_ids)
-            t = phase(f"step {step.name} ({s.cluster.nodes[step.node].name})", t)
-        self.deployed_file.write_text(self.stack_file.read_text())
+        say(f"gir-lb lab {self.name!r}: pulumi up --stack {self.name} ({self.stack_file.relative_to(REPO)})")
+        self.pulumi.up(echo=True)
+        self._settings = None
         self.wait_serving(120)
-        phase("VIP serving every tenant", t)
+        s = self.settings
         say(f"up in {time.monotonic() - t0:.1f}s; VIP {s.network.vip} on {self.where('webserver')}")
         for tid, urls in s.tenant_urls.items():  # what the stack exports
             say(f"  {tid}: " + "  ".join(f"{key} {url}" for key, url in urls.items()))
-        say(f"try: python -m lab status --name {self.name}; python -m lab failover --node --name {self.name}")
+        say(f"try: scripts/lab.sh status --name {self.name}; scripts/lab.sh failover --node --name {self.name}")
 
     def where(self, resource: str) -> str | None:
         """The node `resource` runs on, as any running node sees it (a node cut off from the other
@@ -380,8 +414,9 @@ class Lab:
         return result
 
     def down(self) -> None:
-        self.topology.stop_ec2()
-        for name in self.topology.box_names:
-            self.box(name).kill()
-        shutil.rmtree(self.state, ignore_errors=True)
+        """`pulumi destroy` of the lab's stack; then whatever a lost or broken state left behind
+        goes too (boxes by their PID files, the state folder, a project copy)."""
+        self.pulumi.destroy()
+        self.world_down()
+        self.pulumi.forget()
         say(f"lab {self.name} is down; state {self.state} removed")

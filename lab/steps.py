@@ -1,5 +1,6 @@
-"""The step plan executed on the lab's nodes with nsenter instead of SSH, the user-data runcmd in
-place of cloud-init, and the tenant change that reload tests and benchmarks apply (Lab.apply)."""
+"""The lab's cloud-init (the user-data's write_files and runcmd, applied when a node boots), the
+plan of a stack file, and the tenant change that reload tests and benchmarks apply (Lab.apply).
+The plan itself runs only through the Pulumi program's Bootstrap, over SSH (components/)."""
 
 from __future__ import annotations
 
@@ -7,22 +8,11 @@ from pathlib import Path
 
 import yaml
 
-from blueprint.plan import Step, build_plan, encode_stdin
+from blueprint.plan import Step, build_plan
 from blueprint.render import render_bundle
 from blueprint.stack_config import load_stack
 
 from .boxes import Box, LabError
-
-
-def run_step(nodes: list[Box], step: Step, password: str, instance_ids: list[str] | tuple[str, ...] = ()) -> str:
-    node = nodes[step.node]
-    if step.stdin == "tls":
-        raise LabError("the lab stack must not enable TLS (the lab has no certificate source)")
-    stdin = encode_stdin(step, password if step.stdin else None)
-    done = node.run("bash", "-c", step.script, step.name, *step.filled_args(instance_ids), stdin=stdin, timeout=600)
-    if done.returncode != 0:
-        raise LabError(f"step {step.name} on {node.name} failed:\n{done.stdout[-1500:]}\n{done.stderr[-1500:]}")
-    return done.stdout
 
 
 def cloud_init_substitute(nodes: list[Box], user_data: str) -> None:

@@ -24,6 +24,20 @@ PACKAGES = [
     line.strip() for line in (HERE / "debian-packages.txt").read_text().splitlines() if line.strip() and not line.startswith("#")
 ]
 NODE_DISKS = ("etc", "var/lib", "var/log", "usr/bin", "root")
+SHIM_NAMES = ("systemctl", "killall", "cloud-init")
+# A node's sshd: the host key the program generated for the node, keys only, root (the lab's ssh.user).
+SSHD_CONFIG = """\
+# gir-lb lab node: written at boot from the stack's resources (lab/topology.py)
+HostKey /etc/ssh/gir-lb-lab/ssh_host_ed25519_key
+PidFile /run/sshd.pid
+PermitRootLogin prohibit-password
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+UsePAM no
+AuthorizedKeysFile .ssh/authorized_keys
+"""
+HOST_KEY = "etc/ssh/gir-lb-lab/ssh_host_ed25519_key"  # on the node's disk
+AUTHORIZED_KEYS = "root/.ssh/authorized_keys"
 
 
 def mac_of(ip: str) -> str:
@@ -69,7 +83,7 @@ class Topology:
     @property
     def box_names(self) -> list[str]:
         extra = ["ec2"] if ec2.emulated(self.settings) else []
-        return [n.name for n in self.settings.cluster.nodes] + ["backends", "client", *extra, "switch"]
+        return [n.name for n in self.settings.cluster.nodes] + ["backends", "client", *extra, "gateway", "switch"]
 
     @property
     def prefix(self) -> int:
@@ -78,6 +92,21 @@ class Topology:
     @property
     def client_ip(self) -> str:
         return str(self.settings.network.subnet_cidr.network_address + 250)
+
+    @property
+    def operator_ip(self) -> str:
+        """The switch's own address: where the SSH gateway's connections to the nodes come from."""
+        return str(self.settings.network.subnet_cidr.broadcast_address - 1)
+
+    def reserved_problems(self) -> list[str]:
+        """Stack addresses that collide with the lab's own boxes."""
+        s = self.settings
+        ours = {self.client_ip: "the client box", self.operator_ip: "the switch (SSH gateway)"}
+        if ec2.emulated(s):
+            ours[ec2.api_ip(s)] = "the EC2 emulator"
+        used = {str(s.network.vip): "gir-lb:network.vip"}
+        used |= {str(n.ip): f"gir-lb:cluster.nodes[{i}].ip" for i, n in enumerate(s.cluster.nodes)}
+        return [f"{key}: {ip} is the lab's {ours[ip]}" for ip, key in used.items() if ip in ours]
 
     @property
     def backend_ip(self) -> str:
@@ -123,6 +152,7 @@ class Topology:
         setup = "sysctl -qw net.ipv6.conf.all.disable_ipv6=1; ip link set lo up"
         if name == "switch":
             setup += "; ip link add br0 type bridge stp_state 0 forward_delay 0; ip link set br0 up"
+            setup += f"; ip addr add {self.operator_ip}/{self.prefix} dev br0"
         box.start(reaper_command(setup))
         if ip:
             self.plug(box, ip)
@@ -134,7 +164,7 @@ class Topology:
             (root / f"{d}.upper").mkdir(parents=True, exist_ok=True)
             (root / f"{d}.work").mkdir(parents=True, exist_ok=True)
         host_pidns = os.readlink("/proc/self/ns/pid")
-        for shim in ("systemctl", "killall"):
+        for shim in SHIM_NAMES:
             target = root / "usr/bin.upper" / shim
             target.write_text((SHIMS / shim).read_text().replace("@HOST_PID_NAMESPACE@", host_pidns))
             target.chmod(0o755)
@@ -146,6 +176,50 @@ class Topology:
                 target.write_text(content)
                 target.chmod(mode)
         return root
+
+    def install_keys(self, index: int, host_key: str, authorized_key: str) -> bool:
+        """Writes the node's SSH host key (private; the public half is derived) and the key the
+        bootstrap logs in with onto its disk; True when anything changed."""
+        root = self.state / "nodes" / self.settings.cluster.nodes[index].name
+        wanted = {
+            HOST_KEY: (host_key.rstrip("\n") + "\n", 0o600),
+            "etc/ssh/gir-lb-lab/sshd_config": (SSHD_CONFIG, 0o644),
+            AUTHORIZED_KEYS: (authorized_key.strip() + "\n", 0o600),
+        }
+        changed = False
+        for path, (content, mode) in wanted.items():
+            disk = next(d for d in NODE_DISKS if path.startswith(f"{d}/"))
+            target = root / f"{disk}.upper" / path.removeprefix(f"{disk}/")
+            if target.exists() and target.read_text() == content:
+                continue
+            target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            target.touch(mode=mode)
+            target.write_text(content)
+            changed = True
+        return changed
+
+    def restart_sshd(self, index: int) -> None:
+        """sshd reads its host key and config again (SIGHUP re-executes it)."""
+        box = self.box(self.settings.cluster.nodes[index].name)
+        box.run("bash", "-c", "kill -HUP \"$(cat /run/sshd.pid)\"", check=True)
+
+    def start_gateway(self, forwards: list[tuple[str, int, str]]) -> Box:
+        """The SSH gateway: a box in the host's network namespace (so it can listen on loopback)
+        whose socat listeners forward each (address, port) to port 22 of a node's IP from the
+        switch's namespace. The host gets no route into the lab; only these loopback ports."""
+        switch_net = f"/proc/{self.box('switch').pid}/ns/net"
+        lines = []
+        for address, port, target in forwards:
+            # socat would read the colons of an inner address itself: the inner half is a script
+            connect = self.state / f"gateway-{port}.sh"
+            connect.write_text(f"#!/bin/sh\nexec nsenter --net={switch_net} socat STDIO TCP:{target}:22,connect-timeout=5\n")
+            connect.chmod(0o700)
+            listen = f"TCP-LISTEN:{port},bind={address},reuseaddr,fork"
+            lines.append(f"socat {listen} EXEC:{connect} </dev/null >/dev/null 2>>{self.state}/gateway.log &")
+        probe = "; ".join(f"until (: <>/dev/tcp/{a}/{p}) 2>/dev/null; do sleep 0.1; done" for a, p, _ in forwards)
+        box = self.box("gateway")
+        box.start(reaper_command("\n".join([*lines, f"timeout 10 bash -c {shlex.quote(probe)}"])), namespaces=())
+        return box
 
     def boot_node(self, index: int) -> Box:
         node = self.settings.cluster.nodes[index]
@@ -165,7 +239,10 @@ class Topology:
         self.plug(box, str(node.ip))
         if ec2.emulated(self.settings):
             box.run(*ec2.imds_route(str(node.ip)), net_only=True, check=True)
-        # What a booted host starts by itself: pcsd where enabled, the cluster once enabled.
+        # What a booted host starts by itself: sshd, pcsd where enabled, the cluster once enabled.
+        if (root / "etc.upper" / HOST_KEY.removeprefix("etc/")).exists():
+            box.run("install", "-d", "-m", "0755", "/run/sshd", check=True)
+            box.run("/usr/sbin/sshd", "-f", "/etc/ssh/gir-lb-lab/sshd_config", check=True)
         for unit in ("pcsd", "corosync", "pacemaker"):
             if box.run("systemctl", "is-enabled", unit).returncode == 0:
                 box.run("systemctl", "start", unit, check=True)

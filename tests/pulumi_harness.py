@@ -4,6 +4,7 @@ inputs (Mocks.new_resource) and the options the mocks never see (a recording Moc
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass, field
 
 import pulumi
@@ -13,6 +14,25 @@ from pulumi.runtime import rpc
 GENERATED_PASSWORD = "generated-Hacluster-Pw-0001"
 GENERATED_KEY = "-----BEGIN PRIVATE KEY-----\nGENERATED-KEY-MATERIAL\n-----END PRIVATE KEY-----\n"
 SUBNET = {"id": "subnet-0a1b2c3d4e5f60718", "cidrBlock": "10.20.1.0/24", "vpcId": "vpc-0abc", "availabilityZone": "eu-west-1a"}
+
+
+def host_private_key(name: str) -> str:
+    return f"-----BEGIN OPENSSH PRIVATE KEY-----\nHOST-KEY-MATERIAL-{name}\n-----END OPENSSH PRIVATE KEY-----\n"
+
+
+def host_public_key(name: str) -> str:
+    return f"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5{hashlib.sha256(name.encode()).hexdigest()}\n"
+
+
+def local_command_stdout(name: str) -> str:
+    """What the lab's local commands print (components/lab.py)."""
+    if name.endswith("-key"):
+        return host_public_key(name) + host_private_key(name)
+    if name.endswith("hacluster-password"):
+        return GENERATED_PASSWORD + "\n"
+    if name.endswith("-world"):
+        return ""
+    return json.dumps({"machine_id": f"machine-{name}", "instance_id": f"machine-{name}"}) + "\n"
 
 
 @dataclass
@@ -60,6 +80,10 @@ class RecordingMocks(pulumi.runtime.Mocks):
             outputs["result"] = GENERATED_PASSWORD
         elif args.typ == "tls:index/privateKey:PrivateKey":
             outputs["privateKeyPem"] = GENERATED_KEY
+            outputs["privateKeyOpenssh"] = host_private_key(args.name)
+            outputs["publicKeyOpenssh"] = host_public_key(args.name)
+        elif args.typ == "command:local:Command":  # the lab's key pairs, password and node boxes
+            outputs["stdout"] = local_command_stdout(args.name)
         elif args.typ == "tls:index/selfSignedCert:SelfSignedCert":
             outputs["certPem"] = "-----BEGIN CERTIFICATE-----\nMOCK\n-----END CERTIFICATE-----\n"
         return [resource_id, outputs]

@@ -13,9 +13,12 @@ import pytest
 import yaml
 from pulumi.runtime import rpc
 from pulumi.runtime.config import set_all_config
-from pulumi_harness import Ec2Instance, run
+from pulumi_harness import Ec2Instance, host_private_key, host_public_key, plain, run
 
+from blueprint.plan import build_plan
+from blueprint.render import render_bundle
 from blueprint.settings import addresses_from_pool
+from blueprint.stack_config import load_stack
 from conftest import REPO
 
 SSH_KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nPROGRAM-SSH-KEY\n-----END OPENSSH PRIVATE KEY-----\n"
@@ -121,9 +124,26 @@ def test_a_tls_key_that_does_not_match_its_certificate_stops_the_program_before_
     def pair(name: str) -> tuple[str, str]:
         key, crt = tmp_path / f"{name}.key", tmp_path / f"{name}.crt"
         subprocess.run(
-            ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days", "2",
-             "-subj", f"/CN={name}", "-keyout", key, "-out", crt],
-            check=True, capture_output=True,
+            [
+                "openssl",
+                "req",
+                "-x509",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-256",
+                "-nodes",
+                "-days",
+                "2",
+                "-subj",
+                f"/CN={name}",
+                "-keyout",
+                key,
+                "-out",
+                crt,
+            ],
+            check=True,
+            capture_output=True,
         )
         return crt.read_text(), key.read_text()
 
@@ -140,15 +160,51 @@ def test_a_tls_key_that_does_not_match_its_certificate_stops_the_program_before_
     assert [t for t in registered if t != "pulumi:pulumi:Stack"] == []
 
 
-def test_a_lab_stack_or_a_self_signed_prod_is_refused_before_any_resource_with_every_problem(monkeypatch):
+def test_a_self_signed_prod_or_a_lan_stack_is_refused_before_any_resource_with_every_problem(monkeypatch):
     with pytest.raises(pulumi.RunError) as info:
         run_program(engine_config("prod"), (), monkeypatch)
     assert str(info.value).splitlines()[1:] == [
         "  - gir-lb:tls_cert: prod must not serve a generated self-signed certificate: set tls_cert and tls_key",
         "  - gir-lb:ssh_private_key: required to bootstrap the nodes over SSH (pulumi config set --secret)",
     ]
-    with pytest.raises(pulumi.RunError, match="gir-lb:platform: a lab stack runs on this machine with python -m lab"):
-        run_program(engine_config("lab", ssh_private_key=SSH_KEY), ["gir-lb:ssh_private_key"], monkeypatch)
+    with pytest.raises(pulumi.RunError, match="gir-lb:platform: a lan stack is rendered"):
+        run_program(engine_config("lab", platform="lan", network=LAN_NETWORK), (), monkeypatch)
+
+
+LAN_NETWORK = {
+    "region": "eu-west-1",
+    "subnet_id": "subnet-00000000000000000",
+    "subnet_cidr": "198.18.0.0/24",
+    "vip": "198.18.0.100",
+    "vip_mode": "l2",
+    "client_cidrs": ["198.18.0.0/24"],
+    "admin_cidrs": ["198.18.0.0/24"],
+}
+
+
+def test_the_lab_stack_is_built_on_this_machine_and_bootstrapped_by_the_same_steps_over_pinned_ssh(monkeypatch):
+    """platform lab: the boxes are local commands, and the AWS Bootstrap runs the plan over SSH
+    through the lab's loopback gateway, each connection pinned to the key generated for its node."""
+    resources, exports = run_program(engine_config("lab"), (), monkeypatch)
+    by_name = {r.name: r for r in resources}
+    assert not [r for r in resources if r.type.startswith(("aws:", "random:", "tls:"))]
+    assert {"gir-lb-world", "gir-lb-lab-a", "gir-lb-lab-b", "gir-lb-ssh-key", "gir-lb-hacluster-password"} <= set(by_name)
+    for index, node in enumerate(("lab-a", "lab-b")):
+        box = by_name[f"gir-lb-{node}"]
+        assert box.delete_before_replace and box.inputs["create"].endswith(f"-m lab node up --name lab --index {index}")
+        assert rpc.is_rpc_secret(box.inputs["stdin"])  # its host key
+    steps = [r for r in resources if r.type == "command:remote:Command"]
+    lab = load_stack(str(REPO / "stacks/Pulumi.lab.yaml"))
+    planned = sorted(st.name for st in build_plan(lab, render_bundle(lab)))
+    assert sorted(r.name.removeprefix("gir-lb-boot-") for r in steps) == planned
+    for step in steps:
+        connection = plain(step.inputs["connection"])
+        node = "lab-a" if connection["port"] == 2201 else "lab-b"
+        assert connection["host"].startswith("127.") and connection["user"] == "root"
+        assert connection["hostKey"] == host_public_key(f"gir-lb-{node}-host-key").strip()
+        assert connection["privateKey"] == host_private_key("gir-lb-ssh-key")
+        assert rpc.is_rpc_secret(step.inputs["connection"])
+    assert exports["vip"] == "198.18.0.100" and set(exports["tenant_urls"]) == {"t1", "t2"}
 
 
 # --- a test stack's pool addresses against the instances already in the subnet ------------------

@@ -594,15 +594,29 @@ def test_an_unknown_platform_is_refused():
     assert only_problem(base_config(platform="gcp")) == "gir-lb:platform: Input should be 'aws', 'lab' or 'lan'"
 
 
-def test_only_an_aws_stack_is_deployed_by_the_pulumi_program():
+def test_the_pulumi_program_deploys_aws_and_lab_stacks_and_refuses_lan_and_a_lab_with_tls():
     assert parse_settings(base_config()).deploy_problems() == []
-    assert parse_settings(base_config("debian12")).deploy_problems() == [
-        "gir-lb:platform: a lab stack runs on this machine with python -m lab; the Pulumi program builds AWS"
-    ]
+    assert parse_settings(base_config("debian12")).deploy_problems() == []
     assert parse_settings(base_config("rhel6")).deploy_problems() == [
         "gir-lb:platform: a lan stack is rendered (python -m blueprint render) and installed by hand; "
-        "the Pulumi program builds AWS"
+        "the program builds aws and lab"
     ]
+    with_tls = base_config("debian12")
+    with_tls["httpd"] = {"tls": {"enabled": True}}
+    assert parse_settings(with_tls).deploy_problems() == [
+        "gir-lb:httpd.tls.enabled: the lab has no certificate source (pulumi-tls cannot be built here): use false"
+    ]
+
+
+def test_a_bastion_needs_its_host_key():
+    config = base_config()
+    config["ssh"] = {"bastion_host": "bastion.example"}
+    assert only_problem(config) == (
+        "gir-lb:ssh.bastion_host_key: required with ssh.bastion_host: the bootstrap pins every host key it connects to"
+    )
+    config["ssh"]["bastion_host_key"] = "bastion.example ssh-ed25519 AAAA"
+    refused = "gir-lb:ssh.bastion_host_key: 'bastion.example ssh-ed25519 AAAA' is not a public SSH host key"
+    assert only_problem(config).startswith(refused)
 
 
 # ---- ports and timings --------------------------------------------------------------------------
