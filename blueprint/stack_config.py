@@ -128,6 +128,13 @@ def settings_from_entries(entries: Mapping[str, tuple[Any, bool]], source: str =
             reported.add(key)
         else:
             config[key] = SECRET_PLACEHOLDER if secret else value
+    size = engine_config_bytes(entries)
+    if size > ENV_STRING_LIMIT:
+        problems.append(
+            f"{NAMESPACE}:tenants: the stack's config is {size:,} bytes as the Python language host hands it to the"
+            f" program (one environment variable, PULUMI_CONFIG), and Linux refuses an environment string over"
+            f" {ENV_STRING_LIMIT:,} bytes, so `pulumi up` could not start: split the tenants over two stacks (pairs)"
+        )
     try:
         settings = parse_settings(config, source)
     except SettingsError as exc:
@@ -135,6 +142,20 @@ def settings_from_entries(entries: Mapping[str, tuple[Any, bool]], source: str =
     if problems:
         raise SettingsError(problems, source)
     return settings
+
+
+ENV_STRING_LIMIT = 128 * 1024  # MAX_ARG_STRLEN: the longest string execve takes, its NUL included
+
+
+def engine_config_bytes(entries: Mapping[str, tuple[Any, bool]]) -> int:
+    """The length of `PULUMI_CONFIG=<json>`, the environment string in which the Python language host
+    passes the whole stack config to the program (objects as compact JSON text inside it, as Go's
+    encoder writes them: <, > and & as \\u escapes), with its NUL."""
+    compact = {"separators": (",", ":"), "ensure_ascii": False}
+    flat = {k: v if isinstance(v, str) else json.dumps(v, **compact) for k, (v, _) in entries.items()}  # type: ignore[arg-type]
+    text = json.dumps(flat, **compact)  # type: ignore[arg-type]
+    go_escapes = sum(text.count(c) for c in "<>&") * 5
+    return len(f"PULUMI_CONFIG={text}".encode()) + go_escapes + 1
 
 
 def _top_key(problem: str) -> str:

@@ -305,13 +305,30 @@ class Topology:
         ports = []
         for t in self.settings.tenants:
             for svc, i, m in t.members:
-                port = urlsplit(m.url).port
-                args = ["--name", f"{t.id}-{svc}-{i + 1}", "--host", self.backend_ip, "--port", str(port)]
-                if svc == "rcs":
-                    args += ["--kind", "rcs", "--route", t.rcs.members[i].route]
-                command = shlex.join(["setsid", "/usr/bin/python3", str(FAKE_MEMBER), *args])
-                box.run("bash", "-c", f"{command} >/dev/null 2>&1 &", check=True)
-                ports.append(port)
-        probe = "; ".join(f"exec 3<>/dev/tcp/{self.backend_ip}/{p} && exec 3>&-" for p in ports)
-        wait_for("the fake members", lambda: box.run("bash", "-c", probe, net_only=True).returncode == 0, 30, 0.3)
+                route = t.rcs.members[i].route if svc == "rcs" else None
+                ports.append(self.start_member(f"{t.id}-{svc}-{i + 1}", m.url, route, wait=False))
+        self.wait_listening(ports)
         return box
+
+    def wait_listening(self, ports: list[int]) -> None:
+        probe = "; ".join(f"exec 3<>/dev/tcp/{self.backend_ip}/{p} && exec 3>&-" for p in ports)
+        box = self.box("backends")
+        wait_for("the fake members", lambda: box.run("bash", "-c", probe, net_only=True).returncode == 0, 30, 0.2)
+
+    def start_member(self, name: str, url: str, rcs_route: str | None = None, wait: bool = True) -> int:
+        """A fake GIR member in the backends box, answering as `name` at `url`; returns once it listens.
+        The lab starts the stack's members once; a member added later is started by this (as a real
+        GIR server exists before it is added to the balancer)."""
+        box = self.box("backends")
+        host, port = urlsplit(url).hostname, urlsplit(url).port
+        if host != self.backend_ip:
+            raise LabError(f"{url}: the lab's fake members live at {self.backend_ip}")
+        args = ["--name", name, "--host", self.backend_ip, "--port", str(port)]
+        if rcs_route:
+            args += ["--kind", "rcs", "--route", rcs_route]
+        command = shlex.join(["setsid", "/usr/bin/python3", str(FAKE_MEMBER), *args])
+        box.run("bash", "-c", f"{command} >/dev/null 2>&1 &", check=True)
+        assert port is not None  # the model requires a port
+        if wait:
+            self.wait_listening([port])
+        return port

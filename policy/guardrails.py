@@ -10,6 +10,7 @@ from pulumi_policy import Policy, ReportViolation, ResourceValidationArgs, Resou
 
 INGRESS_RULE = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
 INSTANCE = "aws:ec2/instance:Instance"
+REMOTE_COMMAND = "command:remote:Command"
 WORLD = (("cidrIpv4", "0.0.0.0/0"), ("cidrIpv6", "::/0"))
 
 
@@ -32,6 +33,19 @@ def volumes_encrypted(args: ResourceValidationArgs, report: ReportViolation) -> 
         report(f"{args.name}: root volume not encrypted", None)
 
 
+def ssh_host_key_pinned(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    """pulumi-command accepts any host key when a connection names none: a step could then hand its
+    secrets (stdin) to whoever answers at that address."""
+    if args.resource_type != REMOTE_COMMAND:
+        return
+    connection = args.props.get("connection") or {}
+    if not connection.get("hostKey"):
+        report(f"{args.name}: connects to {connection.get('host')} without a pinned host key", None)
+    proxy = connection.get("proxy")
+    if proxy and not proxy.get("hostKey"):
+        report(f"{args.name}: connects through {proxy.get('host')} without a pinned host key", None)
+
+
 def environment() -> str | None:
     # The same key the program reads (required by Pulumi.yaml): the CLI hands the stack's config to
     # the pack, so this is per stack without a policy-config file to keep in step.
@@ -48,4 +62,5 @@ POLICIES: list[Policy] = [
     ResourceValidationPolicy("imdsv2-required", "Instances require IMDSv2 tokens.", imdsv2_required),
     ResourceValidationPolicy("volumes-encrypted", "Instance root volumes are encrypted.", volumes_encrypted),
     ResourceValidationPolicy("prod-protected", "In prod every AWS resource is protected.", prod_protected),
+    ResourceValidationPolicy("ssh-host-key-pinned", "Every SSH connection (and its bastion) pins a host key.", ssh_host_key_pinned),
 ]

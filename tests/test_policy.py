@@ -64,13 +64,23 @@ def test_each_violation_is_caught_by_its_policy(prod):
     named[b].inputs["rootBlockDevice"]["encrypted"] = False
     named["gir-lb-net-ssh-10.40.250.0_24"].inputs["cidrIpv4"] = "0.0.0.0/0"
     named["gir-lb-net-sg"].protect = False
+    del named["gir-lb-boot-cluster-check"].inputs["connection"]["value"]["hostKey"]  # a secret: its value
     assert violations(bad, "prod") == {
+        ("ssh-host-key-pinned", "gir-lb-boot-cluster-check"),
         ("imdsv2-required", a),
         ("volumes-encrypted", b),
         ("no-public-ssh", "gir-lb-net-ssh-10.40.250.0_24"),
         ("prod-protected", "gir-lb-net-sg"),
     }
     assert ("prod-protected", "gir-lb-net-sg") not in violations(bad, "staging")
+
+
+def test_a_bastion_without_a_pinned_host_key_is_caught():
+    bad = deploy(stack_config("test-example"))[0]
+    push = next(r for r in bad if r.name == "gir-lb-boot-httpd-push-0")
+    connection = push.inputs["connection"]["value"]  # a secret: its value
+    del connection["proxy"]["hostKey"]
+    assert ("ssh-host-key-pinned", push.name) in violations(bad, "test-pr-1")
 
 
 def test_ssh_open_to_any_ipv6_is_caught(dev):

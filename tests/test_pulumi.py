@@ -292,3 +292,32 @@ def test_ami_lookup_per_profile_or_explicit_id():
     resources, mocks = deploy(cfg)
     assert "aws:ec2/getAmi:getAmi" not in mocks.invokes
     assert {r.inputs["ami"] for r in of_type(resources, "aws:ec2/instance:Instance")} == {"ami-0fedcba9876543210"}
+
+
+def test_every_connection_pins_the_host_key_generated_for_its_node_and_cloud_init_installs_it(dev):
+    """Each node gets an ed25519 host key from the program, installed by cloud-init (ssh_keys) in
+    its user-data, which is therefore a secret; every step's connection accepts only that key."""
+    registered = by_name(dev)
+    instances = {r.inputs["privateIp"]: r for r in of_type(dev, "aws:ec2/instance:Instance")}
+    for node in ("lb-dev-a", "lb-dev-b"):
+        key = registered[f"gir-lb-hosts-{node}-host-key"]
+        assert key.inputs["algorithm"] == "ED25519"
+    for instance in instances.values():
+        assert rpc.is_rpc_secret(instance.inputs["userData"])
+        user_data = plain(instance.inputs["userData"])
+        assert user_data.startswith("#cloud-config\n") and "ssh_genkeytypes: []" in user_data
+        node = instance.name.removeprefix("gir-lb-hosts-")
+        assert pulumi_harness.host_private_key(f"gir-lb-hosts-{node}-host-key").splitlines()[1] in user_data
+    for step in commands(dev).values():
+        connection = plain(step.inputs["connection"])
+        node = next(i.name.removeprefix("gir-lb-hosts-") for ip, i in instances.items() if ip == connection["host"])
+        assert connection["hostKey"] == pulumi_harness.host_public_key(f"gir-lb-hosts-{node}-host-key")
+        assert instances[connection["host"]].urn in step.dependencies
+
+
+def test_the_bastion_connection_pins_the_bastion_host_key():
+    cfg = stack_config("test-example")
+    resources, _ = deploy(cfg)
+    for step in commands(resources).values():
+        proxy = plain(step.inputs["connection"])["proxy"]
+        assert proxy["hostKey"] == cfg["ssh"]["bastion_host_key"] and proxy["host"] == cfg["ssh"]["bastion_host"]

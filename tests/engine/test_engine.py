@@ -1,9 +1,11 @@
-"""The real Pulumi CLI (built by scripts/engine.sh from Go modules) on a copy of the project:
-stack files and config edits as the engine reads them, and a stack with a problem refused by the
-program before anything is registered. docs/engine.md says what cannot run here yet and why."""
+"""The real Pulumi CLI, Python language host and command provider (built by scripts/engine.sh) on a
+copy of the project: stack files and config edits as the engine reads them, a stack with a problem
+refused by the program before anything is registered, and the one limit of the language host a
+stack can reach (its whole config in one environment string). The lab stack's flows: test_lab_stack.py."""
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import shutil
@@ -14,7 +16,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from blueprint.stack_config import load_stack, settings_from_engine
+from blueprint.stack_config import SettingsError, load_stack, settings_from_engine
+from lab.stack import LAB_PASSPHRASE, LINKED
 
 REPO = Path(__file__).resolve().parents[2]
 STACKS = sorted(p.name.removeprefix("Pulumi.").removesuffix(".yaml") for p in (REPO / "stacks").glob("Pulumi.*.yaml"))
@@ -29,14 +32,18 @@ def engine_built():
 
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
-    """The project's Pulumi.yaml and stack files in a scratch folder (the CLI writes into them)."""
+    """The project in a scratch folder: Pulumi.yaml and the stack files copied (the CLI writes into
+    them), the code and the venv linked."""
     shutil.copy(REPO / "Pulumi.yaml", tmp_path)
     shutil.copytree(REPO / "stacks", tmp_path / "stacks")
+    for name in LINKED:
+        (tmp_path / name).symlink_to(REPO / name)
     return tmp_path
 
 
 def pulumi(project: Path, *args: str, stdin: str | None = None, check: bool = True) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PULUMI_CONFIG_PASSPHRASE": "test-passphrase", "PYTHONPATH": str(REPO)}
+    # the lab stacks' committed salt is for the lab passphrase; the other stacks take any
+    env = {**os.environ, "PULUMI_CONFIG_PASSPHRASE": LAB_PASSPHRASE, "PYTHONPATH": str(REPO)}
     done = subprocess.run(
         [sys.executable, "-m", "engine", *args], cwd=project, env=env, input=stdin,
         capture_output=True, text=True, timeout=300,
@@ -97,7 +104,7 @@ def test_the_readme_config_set_examples_work_as_written(project):
     (home / "hacluster-password").write_text("HACLUSTER-PASSWORD\n")
     # each line as a shell runs it, `pulumi` being this project's wrapper
     script = "pulumi() { " + f"{sys.executable} -m engine \"$@\"; " + "}\n" + "\n".join(commands) + "\n"
-    env = {**os.environ, "HOME": str(home), "PULUMI_CONFIG_PASSPHRASE": "test-passphrase", "PYTHONPATH": str(REPO)}
+    env = {**os.environ, "HOME": str(home), "PULUMI_CONFIG_PASSPHRASE": LAB_PASSPHRASE, "PYTHONPATH": str(REPO)}
     done = subprocess.run(["bash", "-euc", script], cwd=home, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     stack_file = (project / "stacks" / "Pulumi.dev.yaml").read_text()
@@ -138,3 +145,27 @@ def test_the_program_refuses_unknown_keys_and_plaintext_secrets_the_engine_passe
     assert "gir-lb:hacluster_password: must be set with `pulumi config set --secret`" in out
     assert "gir-lb:network.vip: a nested key: set it with `pulumi config set --path 'network.vip' …`" in out
     assert "PLAINTEXT-PASSWORD" not in out
+
+
+def lab_stack_with_tenants(project: Path, name: str, count: int) -> Path:
+    doc = yaml.safe_load((REPO / "stacks" / "Pulumi.lab.yaml").read_text())
+    two = doc["config"]["gir-lb:tenants"]
+    doc["config"]["gir-lb:tenants"] = [{**copy.deepcopy(two[i % 2]), "id": f"t{i + 1}"} for i in range(count)]
+    path = project / "stacks" / f"Pulumi.{name}.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    return path
+
+
+def test_our_reader_refuses_exactly_the_config_the_language_host_cannot_start(project):
+    """The Python language host passes the whole stack config to the program in PULUMI_CONFIG, one
+    environment string, which Linux caps at 128 KiB: with the lab's tenants 191 start and 192 do not.
+    Our reader (render, bundle diff, the lab) refuses the second, naming gir-lb:tenants."""
+    fits, too_big = lab_stack_with_tenants(project, "fits", 191), lab_stack_with_tenants(project, "toobig", 192)
+    for name in ("fits", "toobig"):
+        pulumi(project, "stack", "init", name)
+    assert pulumi(project, "preview", "--stack", "fits").returncode == 0
+    refused = pulumi(project, "preview", "--stack", "toobig", check=False)
+    assert refused.returncode != 0 and "argument list too long" in refused.stdout + refused.stderr
+    assert load_stack(str(fits)).tenants[-1].id == "t191"
+    with pytest.raises(SettingsError, match=r"gir-lb:tenants: the stack's config is 131,\d{3} bytes"):
+        load_stack(str(too_big))

@@ -115,13 +115,15 @@ def test_tenant_changes_through_the_plan_lose_and_hold_no_request(lab, tmp_path)
     assert worst < STALL_BOUND_S, f"slow requests {slow}; reloads:\n{reloads}"
 
 
-def test_a_200_tenant_push_through_the_plan_reaches_both_nodes(lab, tmp_path):
-    """200 tenants whose members are the lab's fake members (t1's and t2's in turn), pushed through
+def test_a_150_tenant_push_through_the_plan_reaches_both_nodes(lab, tmp_path):
+    """150 tenants whose members are the lab's fake members (t1's and t2's in turn), pushed through
     the plan's httpd steps: the files (far more than one argument may hold, 128 KiB) go on stdin.
-    Read back on both nodes and served through the VIP; then the original stack goes back."""
+    Read back on both nodes and served through the VIP; then the original stack goes back. (Not
+    200: the Python language host passes the whole config in one environment string, which holds
+    about 190 tenants like these: stack_config.engine_config_bytes.)"""
     doc = yaml.safe_load(lab.stack_file.read_text())
     two = doc["config"]["gir-lb:tenants"]
-    doc["config"]["gir-lb:tenants"] = [{**copy.deepcopy(two[i % len(two)]), "id": f"t{i + 1}"} for i in range(200)]
+    doc["config"]["gir-lb:tenants"] = [{**copy.deepcopy(two[i % len(two)]), "id": f"t{i + 1}"} for i in range(150)]
     # deep copies: safe_dump writes a shared object as an anchor and alias, which stack files refuse
     big = tmp_path / lab.stack_file.name
     big.write_text(yaml.safe_dump(doc))
@@ -139,7 +141,7 @@ def test_a_200_tenant_push_through_the_plan_reaches_both_nodes(lab, tmp_path):
     for node in lab.nodes:
         lines = node.run("sha256sum", *want, check=True).stdout.splitlines()
         assert {path: digest for digest, path in (line.split(maxsplit=1) for line in lines)} == want, node.name
-    status, body = lab.get("/t200/rp/api/x")
+    status, body = lab.get("/t150/rp/api/x")
     assert status == 200 and isinstance(body, dict) and body["member"].startswith("t2-rp-")
     began = time.monotonic()
     assert list(lab.apply(lab.stack_file)) == ["httpd-push-1", "httpd-push-0"]
@@ -149,7 +151,7 @@ def test_a_200_tenant_push_through_the_plan_reaches_both_nodes(lab, tmp_path):
         assert node.run("ls", tenant_dir, check=True).stdout.split() == ["loadbalancer_t1.conf", "loadbalancer_t2.conf"]
     assert lab.tenant_health()["t2"]["rp"].startswith("t2-rp-")
     print(
-        f"\n200-tenant push through the plan ({len(push[0].payload) / 1024:.0f} KiB on stdin, "
+        f"\n150-tenant push through the plan ({len(push[0].payload) / 1024:.0f} KiB on stdin, "
         f"script {len(push[0].script) / 1024:.1f} KiB): " + f"both nodes {took:.1f}s; back to 2 tenants {back:.1f}s"
     )
 
