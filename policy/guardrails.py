@@ -62,5 +62,5 @@ POLICIES: list[Policy] = [
     ResourceValidationPolicy("imdsv2-required", "Instances require IMDSv2 tokens.", imdsv2_required),
     ResourceValidationPolicy("volumes-encrypted", "Instance root volumes are encrypted.", volumes_encrypted),
     ResourceValidationPolicy("prod-protected", "In prod every AWS resource is protected.", prod_protected),
-    ResourceValidationPolicy("ssh-host-key-pinned", "Every SSH connection (and its bastion) pins a host key.", ssh_host_key_pinned),
+    ResourceValidationPolicy("ssh-host-key-pinned", "Every SSH connection and its bastion pin a host key.", ssh_host_key_pinned),
 ]
