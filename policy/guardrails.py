@@ -39,6 +39,8 @@ def ssh_host_key_pinned(args: ResourceValidationArgs, report: ReportViolation) -
     if args.resource_type != REMOTE_COMMAND:
         return
     connection = args.props.get("connection") or {}
+    if not connection.get("host"):
+        return  # not known yet (a first preview: the machine is not made); checked again at `up`
     if not connection.get("hostKey"):
         report(f"{args.name}: connects to {connection.get('host')} without a pinned host key", None)
     proxy = connection.get("proxy")

@@ -19,6 +19,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from conftest import REPO
+from lab.stack import LAB_PASSPHRASE
 from pipeline import COMMENT_LIMIT, changed_stacks, deployed_stacks, pr_comment, stale_test_stacks, write_test_stack
 
 WORKFLOWS = sorted((REPO / ".github" / "workflows").glob("*.yml"))
@@ -64,7 +65,8 @@ def git(repo: Path) -> list[str]:
 
 def script_env(**extra: str) -> dict[str, str]:
     """The scripts in tests: the dev venv is already installed; the offline engine as `pulumi`."""
-    return os.environ | {"GIR_LB_REQUIREMENTS": "requirements-dev.txt", "PULUMI_CONFIG_PASSPHRASE": "test"} | extra
+    # the lab stacks' committed encryptionsalt is for the lab passphrase; the other stacks take any
+    return os.environ | {"GIR_LB_REQUIREMENTS": "requirements-dev.txt", "PULUMI_CONFIG_PASSPHRASE": LAB_PASSPHRASE} | extra
 
 
 # ---- the workflows' rules ---------------------------------------------------------------------------
@@ -260,19 +262,19 @@ def test_the_sweep_destroys_and_removes_old_test_stacks_with_the_real_cli(projec
 @pytest.mark.engine
 def test_the_pr_preview_runs_end_to_end_with_the_real_cli(project, tmp_path):
     """scripts/ci/pr-preview.sh on the lab stack against HEAD, the real CLI as `pulumi`: the comment
-    holds the bundle diff and the engine's own verdict. Here that verdict is a failure by design:
-    the CLI cannot start the Python policy pack without the language host the Go module proxy does
-    not serve (docs/engine.md), so the script must show it and exit non-zero."""
+    holds the bundle diff and the engine's preview of the program (nothing runs: it is a preview)
+    with the policy pack, and the script passes."""
     out = tmp_path / "comment.md"
     env = script_env(PULUMI=engine_or_skip())
+    subprocess.run([*engine_or_skip().split(), "stack", "init", "lab"], cwd=project, env=env, check=True, capture_output=True)
     done = subprocess.run(
         [str(project / "scripts/ci/pr-preview.sh"), "lab", "HEAD", str(out)], capture_output=True, text=True, env=env
     )
     comment = out.read_text()
-    assert done.returncode != 0
-    assert comment.startswith("<!-- gir-lb preview: lab -->\n## `lab`: **preview failed**")
+    assert done.returncode == 0, done.stderr + comment
+    assert comment.startswith("<!-- gir-lb preview: lab -->\n## `lab`:") and "preview failed" not in comment
     assert "No change to the nodes" in comment
-    assert "could not start policy pack" in comment and "pulumi-language-python" in comment
+    assert "gir-lb-guardrails" in comment and "gir-lb-boot-httpd-push-0" in comment  # the pack ran; the plan is there
 
 
 @pytest.mark.tools  # runs ruff, mypy and pytest again: about a minute
@@ -295,18 +297,19 @@ def test_the_checks_script_lints_type_checks_and_tests(project):
 
 @pytest.mark.engine
 def test_deploy_drift_and_test_stack_scripts_report_what_the_real_cli_did(project, tmp_path):
-    """deploy.sh, drift-check.sh and test-stack.sh against the real CLI: here the CLI cannot run the
-    Python policy pack (docs/engine.md), so `up` and the drift preview fail, and every script must
-    fail with them, never report success; test-stack.sh destroy still removes the stack."""
+    """deploy.sh, drift-check.sh and test-stack.sh against the real CLI on AWS stacks without their
+    SSH key: the program refuses them (`up`, the drift preview), and every script must fail with
+    it, never report success; test-stack.sh destroy still removes the stack."""
     summary = tmp_path / "summary.md"
     env = script_env(PULUMI=engine_or_skip(), GITHUB_STEP_SUMMARY=str(summary))
 
     def run(*argv: str) -> subprocess.CompletedProcess:
         return subprocess.run([str(project / "scripts/ci" / argv[0]), *argv[1:]], capture_output=True, text=True, env=env)
 
-    deploy = run("deploy.sh", "lab")
-    assert deploy.returncode != 0 and "could not start policy pack" in deploy.stdout + deploy.stderr
-    drift = run("drift-check.sh", "lab")
+    subprocess.run([*engine_or_skip().split(), "stack", "init", "dev"], cwd=project, env=env, check=True, capture_output=True)
+    deploy = run("deploy.sh", "dev")
+    assert deploy.returncode != 0 and "gir-lb:ssh_private_key: required" in deploy.stdout + deploy.stderr
+    drift = run("drift-check.sh", "dev")
     assert drift.returncode != 0
     up = run("test-stack.sh", "up", "31")
     assert up.returncode != 0 and (project / "stacks" / "Pulumi.test-pr-31.yaml").exists()
@@ -314,7 +317,7 @@ def test_deploy_drift_and_test_stack_scripts_report_what_the_real_cli_did(projec
     assert down.returncode == 0, down.stderr
     assert not (project / "stacks" / "Pulumi.test-pr-31.yaml").exists()
     assert summary.read_text().splitlines() == [
-        "DRIFT or error in lab: pulumi preview --refresh --expect-no-changes exited 1 (see the log above)",
+        "DRIFT or error in dev: pulumi preview --refresh --expect-no-changes exited 1 (see the log above)",
         "destroy test-pr-31: done",
     ]
     assert run("test-stack.sh", "up", "3; true").returncode == 2  # a PR number is digits only
