@@ -280,8 +280,8 @@ class Lab:
             raise LabError(f"missing Debian packages: {' '.join(missing)} (apt-get install {' '.join(missing)})")
         if self.box("switch").pid:
             raise LabError(f"lab {self.name} is already up (run down first)")
-        say(f"gir-lb lab {self.name!r}: pulumi up --stack {self.name} ({self.stack_file.relative_to(REPO)})")
-        self.pulumi.up(echo=True)
+        say(f"gir-lb lab {self.name!r}: pulumi up --stack {self.name} --policy-pack policy ({self.stack_file.relative_to(REPO)})")
+        self.pulumi.up("--policy-pack", str(REPO / "policy"), echo=True)
         self._settings = None
         self.wait_serving(120)
         s = self.settings

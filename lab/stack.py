@@ -68,7 +68,7 @@ class PulumiStack:
             code = proc.wait(timeout=TIMEOUT_S)
         out = "".join(lines)
         if check and code != 0:
-            raise LabError(f"pulumi {' '.join(args)} (stack {self.name}) failed:\n{out[-4000:]}")
+            raise LabError(f"pulumi {' '.join(args)} (stack {self.name}) failed:\n{failure(out)}")
         return subprocess.CompletedProcess(args, code, out, "")
 
     def exists(self) -> bool:
@@ -88,15 +88,16 @@ class PulumiStack:
         return {name: out for name, (state, out) in self.steps().items() if before.get(name, (None,))[0] != state}
 
     def steps(self) -> dict[str, tuple[str, str]]:
-        """Each plan step's command in the state: (its id and when it last ran, its stdout), in plan order."""
+        """Each plan step's command in the state: (its id and when it last ran, its stdout), in plan
+        order. A step with a secret on stdin keeps its stdout as a secret: read here in plain (the
+        lab's own state; the steps print no secret)."""
         found = {}
-        for r in self.resources():
+        for r in self.resources(show_secrets=True):
             if r["type"] == "command:remote:Command":
                 name = r["urn"].rsplit("::", 1)[1].removeprefix(STEP_PREFIX)
-                stdout = (r.get("outputs") or {}).get("stdout", "")
                 # id: new when replaced; modified: when created or updated (secrets re-encrypt every run)
                 ran_at = json.dumps([r.get("id"), r.get("modified")])
-                found[name] = (ran_at, stdout if isinstance(stdout, str) else "[secret]")
+                found[name] = (ran_at, plain((r.get("outputs") or {}).get("stdout", "")))
         return found
 
     def up_with_config(self, stack_file: Path) -> dict[str, str]:
@@ -141,7 +142,31 @@ class PulumiStack:
 
     def secret_output(self, resource: str, key: str) -> str:
         for r in self.resources(show_secrets=True):
-            if r["urn"].endswith(f"::{resource}"):
-                value = r.get("outputs", {}).get(key)
-                return value["plaintext"] if isinstance(value, dict) and "plaintext" in value else value
+            if r["urn"].endswith(f"::{resource}") and r["type"] == "command:local:Command":
+                return plain(r.get("outputs", {}).get(key))
         raise LabError(f"stack {self.name} has no resource {resource!r}")
+
+
+def plain(value: object) -> str:
+    """A state value as `stack export --show-secrets` writes it: a secret is {sig, plaintext: JSON}."""
+    if isinstance(value, dict) and "plaintext" in value:
+        return json.loads(value["plaintext"])
+    return value if isinstance(value, str) else ""
+
+
+def failure(out: str) -> str:
+    """What to show of a failed run: the diagnostics of the resources that failed (a failed step's
+    own error and output), else the output's end. The program's own block only repeats that the
+    update failed, with a language host traceback when the engine stopped it."""
+    if "Diagnostics:" not in out:
+        return out[-4000:]
+    section = out.split("Diagnostics:", 1)[1].split("\nOutputs:", 1)[0].split("\nResources:", 1)[0]
+    blocks, current = [], []
+    for line in section.splitlines():
+        if line.startswith("  ") and not line.startswith("   ") and line.rstrip().endswith(":"):
+            current = [line]
+            blocks.append(current)
+        elif current:
+            current.append(line)
+    kept = ["\n".join(b) for b in blocks if not b[0].strip().startswith("pulumi:pulumi:Stack")]
+    return "\n".join(kept)[-6000:] if kept else out[-4000:]

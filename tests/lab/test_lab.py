@@ -290,8 +290,9 @@ def test_every_step_again_changes_nothing(lab):
 
 
 SSH_STAND_IN = """#!{python}
-# `ssh [-o OPT] USER@IP COMMAND...` for scripts/drift.sh in the lab: the lab's nodes have no sshd,
-# so the command runs in the node with that IP through the lab's own executor (nsenter).
+# `ssh [-o OPT] USER@IP COMMAND...` for scripts/drift.sh in the lab: it dials a node's own IP, which
+# only the lab's switch reaches (the program's steps go through the loopback SSH gateway instead),
+# so the command runs in the node with that IP by nsenter.
 import sys
 from pathlib import Path
 sys.path.insert(0, {repo!r})
