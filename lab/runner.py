@@ -273,13 +273,12 @@ class Lab:
     # ---- commands ---------------------------------------------------------------------------------
 
     def up(self) -> None:
-        """`pulumi up` of the lab's stack (README command 1), then every tenant served through the VIP."""
+        """`pulumi up` of the lab's stack (README command 1), then every tenant served through the VIP.
+        Again on a lab that is up, it converges: nothing changes unless the stack did."""
         t0 = time.monotonic()
         missing = missing_packages()
         if missing:
             raise LabError(f"missing Debian packages: {' '.join(missing)} (apt-get install {' '.join(missing)})")
-        if self.box("switch").pid:
-            raise LabError(f"lab {self.name} is already up (run down first)")
         say(f"gir-lb lab {self.name!r}: pulumi up --stack {self.name} --policy-pack policy ({self.stack_file.relative_to(REPO)})")
         self.pulumi.up("--policy-pack", str(REPO / "policy"), echo=True)
         self._settings = None

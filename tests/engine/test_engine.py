@@ -169,3 +169,15 @@ def test_our_reader_refuses_exactly_the_config_the_language_host_cannot_start(pr
     assert load_stack(str(fits)).tenants[-1].id == "t191"
     with pytest.raises(SettingsError, match=r"gir-lb:tenants: the stack's config is 131,\d{3} bytes"):
         load_stack(str(too_big))
+
+
+def test_the_engine_is_the_chosen_pair(project):
+    """The CLI stays at v3.274.1 with the language host v3.259.0 (docs/engine.md says why) and the
+    command provider of the pinned wheel; `pulumi about` reports what the program actually runs with."""
+    pulumi(project, "stack", "init", "dev")
+    about = json.loads(pulumi(project, "about", "--json", "--stack", "dev").stdout)
+    assert about["cliAbout"]["version"] == "3.274.1"
+    plugins = {(p["kind"], p["name"]): p["version"] for p in about["plugins"]}
+    assert plugins[("language", "python")] == "3.259.0"
+    assert plugins[("resource", "command")] == "1.2.1"
+    assert about["runtime"]["executable"] == str(project / ".venv" / "bin" / "python")

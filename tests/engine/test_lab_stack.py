@@ -69,7 +69,8 @@ def test_the_stack_export_holds_no_secret_in_plain_text(lab):
 def test_a_tenant_change_previews_as_the_two_pushes_and_applies_with_no_failed_request(lab):
     lab.topology.start_member("t1-rp-3", NEW_MEMBER)  # the GIR server exists before it joins the balancer
     cli(lab, "config", "set", "--path", "tenants[0].rp.members[2].url", NEW_MEMBER)
-    assert changed_steps(lab) == {"gir-lb-boot-httpd-push-1": "update", "gir-lb-boot-httpd-push-0": "update"}
+    # a changed trigger replaces the command (pulumi-command: it runs `create` again; no step has a delete)
+    assert changed_steps(lab) == {"gir-lb-boot-httpd-push-1": "replace", "gir-lb-boot-httpd-push-0": "replace"}
     probe = lab.start_probe(max_seconds=120, interval=0.1)
     ran = lab.pulumi.up()  # scripts/pulumi.sh up --yes
     rows = probe.stop()
@@ -100,7 +101,7 @@ def test_a_token_change_reaches_both_nodes_runtime_through_up(lab):
     before = {st.name: st.trigger for st in plan_of(lab.config_file)}
     cli(lab, "config", "set", "--path", "cluster.token_ms", "1500")
     after = {st.name: st.trigger for st in plan_of(lab.config_file)}
-    assert changed_steps(lab) == {f"gir-lb-boot-{name}": "update" for name in after if after[name] != before[name]}
+    assert changed_steps(lab) == {f"gir-lb-boot-{name}": "replace" for name in after if after[name] != before[name]}
     cli(lab, "up", "--yes", "--skip-preview")
     for node in lab.nodes:
         token = node.run("corosync-cmapctl", "-g", "runtime.config.totem.token", check=True).stdout
