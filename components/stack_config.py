@@ -12,7 +12,7 @@ from blueprint.stack_config import SettingsError, settings_from_engine
 
 def settings_from_pulumi() -> Settings:
     """All config keys the engine passed (unknown ones too, so they are refused), and which are secrets.
-    The language host passes them in the environment, the Automation API sets them in the runtime."""
+    The language host passes them in the environment; the tests' mocks set them in the runtime."""
     config = {**runtime_config.get_config_env(), **runtime_config.CONFIG.get()}
     secret = set(runtime_config.get_config_secret_keys_env()) | {k for k in config if runtime_config.is_config_secret(k)}
     return settings_from_engine(config, secret, source=f"stack {pulumi.get_stack()}")

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from blueprint.render import render_bundle
 from lab import gateway
 from lab.runner import Lab
 from lab.stack import PulumiStack
@@ -140,6 +141,28 @@ def test_the_policy_pack_passes_on_the_lab_and_stops_a_connection_without_a_host
     refused = other.run("preview", "--stack", "unpinned", "--policy-pack", str(REPO / "policy"), check=False)
     assert refused.returncode != 0
     assert "ssh-host-key-pinned" in refused.stdout and "without a pinned host key" in refused.stdout
+
+
+def test_a_node_answering_with_another_host_key_fails_the_step_and_nothing_is_touched(lab, tmp_path):
+    """An impostor on node B's address (here: node B's sshd with another host key): the first step
+    to reach it fails on the pinned key, so no file is pushed anywhere; with the node's own key
+    back, the same `up` goes through."""
+    b = lab.node_index("lab-b")
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", tmp_path / "impostor"], check=True)
+    authorized = lab.nodes[b].run("cat", "/root/.ssh/authorized_keys", check=True).stdout
+    lab.topology.install_keys(b, (tmp_path / "impostor").read_text(), authorized)
+    lab.topology.restart_sshd(b)
+    tenant_file = next(p for p in render_bundle(lab.settings).httpd if p.endswith("loadbalancer_t1.conf"))
+    before = [node.run("cat", tenant_file, check=True).stdout for node in lab.nodes]
+    cli(lab, "config", "rm", "--path", "tenants[0].rp.members[2]")  # the member added above goes
+    refused = cli(lab, "up", "--yes", "--skip-preview", check=False)
+    assert refused.returncode != 0 and "host key mismatch" in refused.stdout
+    assert [node.run("cat", tenant_file, check=True).stdout for node in lab.nodes] == before
+    own_key = lab.pulumi.secret_output("gir-lb-lab-b-host-key", "stdout").split("\n", 1)[1]
+    lab.topology.install_keys(b, own_key, authorized)
+    lab.topology.restart_sshd(b)
+    assert list(lab.pulumi.up()) == ["httpd-push-1", "httpd-push-0"]
+    assert NEW_MEMBER not in lab.nodes[b].run("cat", tenant_file, check=True).stdout
 
 
 def test_destroy_leaves_no_box_process_mount_state_folder_or_resource(lab):

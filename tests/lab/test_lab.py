@@ -8,6 +8,7 @@ import copy
 import csv
 import hashlib
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -32,7 +33,7 @@ SANITY_DOWNTIME_S = 15
 # Requests through the VIP take a few ms; one held by a reload waits about 1 s.
 STALL_BOUND_S = 0.4
 CLIENT_TIMEOUT_S = 5
-BOXES = ("lab-a", "lab-b", "backends", "client", "switch")
+BOXES = ("lab-a", "lab-b", "backends", "client", "gateway", "switch")
 
 
 def leftovers(lab: Lab) -> list[str]:
@@ -357,17 +358,21 @@ def test_killall_stand_in_refuses_outside_a_node(tmp_path):
     assert done.returncode == 1 and "refusing" in done.stderr
 
 
-def test_down_leaves_nothing_behind():
+def test_down_leaves_nothing_behind_even_when_the_pulumi_state_is_lost():
+    """`down` is `pulumi destroy` (test_lab_stack.py proves that one); here the stack's state is gone
+    first, and down still stops every box by PID and removes the lab's folders."""
     lab = Lab(f"cd{os.getpid()}")
     lab.up()
     pids = [lab.box(b).pid for b in BOXES]
     assert all(pids)
+    shutil.rmtree(lab.pulumi.project / ".state")
     lab.down()
     lab.down()  # idempotent
     assert leftovers(lab) == []
     assert not any(Path(f"/proc/{pid}").exists() for pid in pids)
     lsns = subprocess.run(["lsns", "-rn", "-o", "PID"], capture_output=True, text=True).stdout.split()
     assert not set(map(str, pids)) & set(lsns)
+    assert not lab.pulumi.project.exists()
     with pytest.raises(LabError):
         lab.status()
 
