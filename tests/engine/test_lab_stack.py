@@ -154,7 +154,7 @@ def test_a_node_answering_with_another_host_key_fails_the_step_and_nothing_is_to
     lab.topology.restart_sshd(b)
     tenant_file = next(p for p in render_bundle(lab.settings).httpd if p.endswith("loadbalancer_t1.conf"))
     before = [node.run("cat", tenant_file, check=True).stdout for node in lab.nodes]
-    cli(lab, "config", "rm", "--path", "tenants[0].rp.members[2]")  # the member added above goes
+    cli(lab, "config", "set", "--path", "tenants[0].webdav.extra_paths[1]", "dest9")  # a tenant change
     refused = cli(lab, "up", "--yes", "--skip-preview", check=False)
     assert refused.returncode != 0 and "host key mismatch" in refused.stdout
     assert [node.run("cat", tenant_file, check=True).stdout for node in lab.nodes] == before
@@ -162,7 +162,7 @@ def test_a_node_answering_with_another_host_key_fails_the_step_and_nothing_is_to
     lab.topology.install_keys(b, own_key, authorized)
     lab.topology.restart_sshd(b)
     assert list(lab.pulumi.up()) == ["httpd-push-1", "httpd-push-0"]
-    assert NEW_MEMBER not in lab.nodes[b].run("cat", tenant_file, check=True).stdout
+    assert "/t1/dest9" in lab.nodes[b].run("cat", tenant_file, check=True).stdout
 
 
 def test_destroy_leaves_no_box_process_mount_state_folder_or_resource(lab):
