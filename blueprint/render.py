@@ -7,6 +7,7 @@ written on the node at deploy time from stdin.
 
 from __future__ import annotations
 
+import base64
 import math
 import re
 import shlex
@@ -149,9 +150,15 @@ def render_bundle(s: Settings) -> Bundle:
         secret_files[f"{root}/{tls_dir}/server.key"] = "gir-lb:tls_key" if s.tls_key else "its generated key"
 
     stack_dir = f"cluster/{p.cluster_stack}"  # each cluster stack (cman, corosync3) has its own scripts
+    # awsvip's monitor from the instance metadata instead of the EC2 API (the agent says why)
+    agent = render("cluster/gir-lb-awsvip.j2") if s.network.vip_mode == "aws" else None
     scripts = {
         "cluster-check.sh": render(f"{stack_dir}/cluster-check.sh.j2"),
-        "node-prepare.sh": render(f"{stack_dir}/node-prepare.sh.j2", kernel_threads=kernel_threads(m)),
+        "node-prepare.sh": render(
+            f"{stack_dir}/node-prepare.sh.j2",
+            kernel_threads=kernel_threads(m),
+            awsvip_agent=base64.b64encode(agent.encode()).decode() if agent else None,
+        ),
         "cluster-setup.sh": render(f"{stack_dir}/cluster-setup.sh.j2"),
         "resources.sh": render(
             f"{stack_dir}/resources.sh.j2",
@@ -164,6 +171,8 @@ def render_bundle(s: Settings) -> Bundle:
         scripts["seed-cib.sh"] = render(f"{stack_dir}/seed-cib.sh.j2")
         scripts["cluster-start.sh"] = render(f"{stack_dir}/cluster-start.sh.j2")
         scripts["cluster-join.sh"] = render(f"{stack_dir}/cluster-join.sh.j2")
+    if agent:
+        scripts["gir-lb-awsvip"] = agent
     return Bundle(httpd=httpd, user_data=render_user_data(s, p), scripts=scripts, secret_files=secret_files)
 
 

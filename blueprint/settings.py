@@ -443,6 +443,11 @@ class ClusterSettings(Model):
     httpd_monitor_s: int = Field(1, ge=1, le=300)
     httpd_migration_threshold: int = Field(10, ge=1, le=1000)
     resource_stickiness: int = Field(100, ge=0, le=1000000)
+    # With migration-threshold 1 one failed monitor bans a resource from its node; without a
+    # failure-timeout the ban lasted until someone ran `pcs resource cleanup`.
+    failure_timeout_s: int = Field(
+        120, ge=10, le=86400, description="Pacemaker failure-timeout: a failure this old is forgotten, and with it the ban"
+    )
     fencing: FencingSettings = FencingSettings()
 
     @model_validator(mode="before")

@@ -8,7 +8,9 @@ Where moto is extended (EC2 semantics the failover depends on):
   * StopInstances/StartInstances power the lab node off (its box is killed, as a power cut) and
     on (booted with its disk);
   * every VIP assignment and power change is written to <state>/ec2-history.jsonl, with the ENIs
-    holding the VIP after it.
+    holding the VIP after it;
+  * throttling on demand: while <state>/ec2-throttle holds N, every Nth EC2 call is answered
+    RequestLimitExceeded, as EC2 answers an account over its request rate (Lab.throttle_ec2).
 IAM is enforced on every call after the set-up: the nodes' credentials are those of a role whose
 only permissions are blueprint.iam.agent_policy (moto_projection says why Resource is "*").
 
@@ -20,6 +22,7 @@ the host's PID namespace so that it can power lab nodes off and on). It writes <
 from __future__ import annotations
 
 import copy
+import itertools
 import json
 import logging
 import secrets
@@ -123,10 +126,12 @@ def imds_server(
     identify: Callable[[str], Identity | None],
     log: Callable[[dict], None],
     credentials: Callable[[], dict] | None = None,
+    addresses: Callable[[Identity], list[str]] | None = None,
 ) -> ThreadingHTTPServer:
     """IMDSv2, the subset the agents and botocore use: a token first (PUT), then instance-id, mac,
-    the ENI of a MAC, the role's credentials. `identify` names the caller from its address (or,
-    reached as an HTTP proxy, always the same node). Serves on a thread until shutdown()."""
+    the ENI of a MAC and the addresses it holds now (`addresses`: primary first, as EC2 lists
+    them), the role's credentials. `identify` names the caller from its address (or, reached as
+    an HTTP proxy, always the same node). Serves on a thread until shutdown()."""
     tokens: set[str] = set()
     md = "/latest/meta-data/"
 
@@ -137,6 +142,8 @@ def imds_server(
             md + "local-ipv4": who.ip,
             md + f"network/interfaces/macs/{who.mac}/interface-id": who.eni,
         }
+        if addresses:
+            out[md + f"network/interfaces/macs/{who.mac}/local-ipv4s"] = "\n".join(addresses(who))
         if credentials:
             out[md + "iam/security-credentials/"] = ROLE
             out[md + f"iam/security-credentials/{ROLE}"] = json.dumps(credentials())
@@ -192,13 +199,17 @@ def extend_moto(
     record: Callable[[dict], None],
     on_stop: Callable[[str], None] = lambda _id: None,
     on_start: Callable[[str], None] = lambda _id: None,
+    throttle_every: Callable[[], int | None] = lambda: None,
 ) -> None:
     """Gives moto EC2's reassignment semantics and calls on_stop/on_start with each instance id
-    stopped or started (after moto changed its state); `record` gets every change. In-process:
+    stopped or started (after moto changed its state); `record` gets every change. While
+    throttle_every() gives N, every Nth EC2 call is refused with RequestLimitExceeded. In-process:
     call before serving."""
+    from moto.core.utils import camelcase_to_underscores
     from moto.ec2.exceptions import EC2ClientError
     from moto.ec2.models.elastic_network_interfaces import NetworkInterfaceBackend
     from moto.ec2.models.instances import InstanceBackend
+    from moto.ec2.responses import EC2Response
     from moto.ec2.responses.elastic_network_interfaces import ElasticNetworkInterfaces
 
     # moto's handler drops AllowReassignment, so the request is read here (the response layer).
@@ -252,8 +263,26 @@ def extend_moto(
             on_start(instance_id)
         return done
 
+    call_action = EC2Response.call_action
+    calls = itertools.count(1)
+
+    def throttled_call_action(self):
+        every = throttle_every()
+        if every and next(calls) % every == 0:
+            action = self._get_action()
+            record({"event": "throttled", "action": action})
+
+            def refuse():
+                raise EC2ClientError("RequestLimitExceeded", "Request limit exceeded.")
+
+            # this request's action refuses, so moto answers with its own error document
+            setattr(self, camelcase_to_underscores(action), refuse)
+        return call_action(self)
+
+    throttled_call_action.__name__ = "call_action"
     lock = threading.Lock()  # one address move at a time, as EC2 serialises them
     for owner, replacement in (
+        (EC2Response, throttled_call_action),
         (ElasticNetworkInterfaces, assign_private_ip_addresses),
         (NetworkInterfaceBackend, unassign_private_ip_addresses),
         (InstanceBackend, stop_instances),
@@ -317,6 +346,20 @@ class Emulator:
                     self.record({"event": "boot-failed", "instance": instance_id, "error": str(exc)[-500:]})
 
         threading.Thread(target=boot, daemon=True).start()
+
+    def throttle_every(self) -> int | None:
+        try:
+            return int((self.state / "ec2-throttle").read_text())
+        except (FileNotFoundError, ValueError):
+            return None
+
+    def addresses(self, who: Identity) -> list[str]:
+        """The private addresses the node's ENI holds in the emulator now, primary first."""
+        from moto.backends import get_backend
+
+        eni = get_backend("ec2")[ACCOUNT][self.region].enis[who.eni]
+        held = sorted(eni.private_ip_addresses, key=lambda p: not p.get("Primary"))
+        return [p["PrivateIpAddress"] for p in held]
 
     def client(self, service: str, keys: tuple[str, str] = ("setup", "setup")):
         import boto3  # type: ignore[import-untyped]
@@ -402,7 +445,7 @@ class Emulator:
         from moto.server import ThreadedMotoServer
 
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
-        extend_moto(self.record, self.power_off, self.power_on)
+        extend_moto(self.record, self.power_off, self.power_on, self.throttle_every)
         server = ThreadedMotoServer(ip_address="0.0.0.0", port=API_PORT, verbose=False)
         server.start()
         world = self.build()
@@ -413,7 +456,7 @@ class Emulator:
                 with open(imds_log, "a") as out:
                     out.write(json.dumps(entry) + "\n")
 
-        imds_server((IMDS_IP, 80), self.by_ip.get, log, self.credentials)
+        imds_server((IMDS_IP, 80), self.by_ip.get, log, self.credentials, self.addresses)
         (self.state / "ec2.json").write_text(json.dumps(world, indent=1))
         print("ready", flush=True)
         threading.Event().wait()

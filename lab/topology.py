@@ -23,7 +23,7 @@ FAKE_MEMBER = HERE / "fake_member.py"
 PACKAGES = [
     line.strip() for line in (HERE / "debian-packages.txt").read_text().splitlines() if line.strip() and not line.startswith("#")
 ]
-NODE_DISKS = ("etc", "var/lib", "var/log", "usr/bin", "root")
+NODE_DISKS = ("etc", "var/lib", "var/log", "usr/bin", "root", "usr/lib/ocf/resource.d")  # the last: agents a node installs
 SHIM_NAMES = ("systemctl", "killall", "cloud-init")
 # A node's sshd: the host key the program generated for the node, keys only, root (the lab's ssh.user).
 SSHD_CONFIG = """\
