@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import sys
 
-from . import capacity, failover, httpd_monitor, reload, rolling, scale, throughput, token
+from . import capacity, ec2_trouble, failover, httpd_monitor, reload, rolling, scale, throughput, token
 
 SCENARIOS = {
     "capacity": capacity.main,
+    "ec2-trouble": ec2_trouble.main,
     "failover": failover.main,
     "httpd-monitor": httpd_monitor.main,
     "reload": reload.main,

@@ -172,7 +172,7 @@ def render_bundle(s: Settings) -> Bundle:
         scripts["cluster-start.sh"] = render(f"{stack_dir}/cluster-start.sh.j2")
         scripts["cluster-join.sh"] = render(f"{stack_dir}/cluster-join.sh.j2")
     if agent:
-        scripts["gir-lb-awsvip"] = agent
+        scripts["gir-lb-awsvip.sh"] = agent  # installed as /usr/lib/ocf/resource.d/gir-lb/awsvip
     return Bundle(httpd=httpd, user_data=render_user_data(s, p), scripts=scripts, secret_files=secret_files)
 
 

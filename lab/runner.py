@@ -24,6 +24,7 @@ import json
 import os
 import shutil
 import signal
+import sys
 import time
 from dataclasses import dataclass
 from functools import cached_property
@@ -302,7 +303,8 @@ class Lab:
 
     def fencing_report(self) -> list[str]:
         """Why nothing runs where it should, when the cluster waits for fencing: the nodes lost and
-        not yet fenced, the pending and failed fencing actions, and whether the EC2 API answers."""
+        not yet fenced, the pending and failed fencing actions; and whether the EC2 API answers
+        (on a healthy pair too: it cannot move the VIP or fence without it)."""
         node = self.live_node()
         mon = node.run("crm_mon", "-1").stdout.splitlines()
         lines = []
@@ -317,11 +319,16 @@ class Lab:
                     x.strip(" *") for x in block[: next((i for i, x in enumerate(block) if not x.startswith("  ")), len(block))]
                 ]
                 lines += [f"{title[:-1].lower()}: {a}" for a in actions]
-        if self.settings.fencing and lines:
+        if ec2.emulated(self.settings):
             url = ec2.endpoint(self.settings)
             answered = node.run("curl", "-sS", "-m", "3", "-o", "/dev/null", url).returncode == 0
-            if not answered:
+            if not answered and lines:
                 lines.append(f"the EC2 API {url} does not answer from {node.name}: fence_aws cannot stop the lost instance")
+            elif not answered:
+                lines.append(
+                    f"the EC2 API {url} does not answer from {node.name}: the pair keeps serving, but the VIP cannot"
+                    " move and no node can be fenced until it does"
+                )
         return lines
 
     def status(self) -> dict:
@@ -346,6 +353,28 @@ class Lab:
         box = self.box(name)
         self.topology.unplug(box)
         box.kill()
+
+    def throttle_ec2(self, every: int | None) -> None:
+        """The emulator answers RequestLimitExceeded to every `every`th EC2 call (None: to none)."""
+        switch = self.state / "ec2-throttle"
+        if every:
+            switch.write_text(str(every))
+        else:
+            switch.unlink(missing_ok=True)
+
+    def take_vip_away(self, name: str) -> None:
+        """Unassigns the VIP from node `name`'s ENI through the EC2 API, as someone might by hand."""
+        world = self.ec2_world
+        if world is None:
+            raise LabError("the VIP is an EC2 address only on a stack with vip_mode aws")
+        eni = next(n["eni"] for n in world["nodes"] if n["name"] == name)
+        code = (
+            "import boto3, sys; boto3.client('ec2', endpoint_url=sys.argv[1], region_name=sys.argv[2],"
+            " aws_access_key_id=sys.argv[3], aws_secret_access_key=sys.argv[4])"
+            ".unassign_private_ip_addresses(NetworkInterfaceId=sys.argv[5], PrivateIpAddresses=[sys.argv[6]])"
+        )
+        args = [world["endpoint"], world["region"], *world["admin_keys"], eni, str(self.settings.network.vip)]
+        self.box("ec2").run(sys.executable, "-c", code, *args, net_only=True, check=True)
 
     def cut_cluster_link(self, cut: bool = True) -> None:
         """Each running node drops (or again reaches) the other's address: both stay up and reachable

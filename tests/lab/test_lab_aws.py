@@ -14,6 +14,7 @@ import pytest
 from blueprint.render import render_bundle
 from lab import ec2
 from lab.boxes import wait_for
+from lab.probing import downtime
 from lab.runner import Lab
 
 pytestmark = pytest.mark.lab
@@ -133,6 +134,92 @@ def test_httpd_killed_restarts_locally_and_nobody_is_fenced(lab):
     assert [e for e in f.ec2 if e["event"] in ("stop", "start", "assign", "unassign")] == []
 
 
+def moves(lab: Lab, since: float) -> list[dict]:
+    """What EC2 did to the pair since then: VIP assignments and power changes."""
+    return [e for e in lab.ec2_history() if e["t"] >= since and e["event"] in ("assign", "unassign", "stop", "start")]
+
+
+def fail_counts(lab: Lab) -> str:
+    """The cluster's fail counts (`crm_mon --failcounts`): empty when nothing is held against a node."""
+    out = lab.live_node().run("crm_mon", "-1", "--failcounts", check=True).stdout
+    return out.split("Failcounts:", 1)[1].split("\n\n", 1)[0].strip() if "Failcounts:" in out else ""
+
+
+def test_the_ec2_api_unreachable_for_120s_costs_no_request_and_moves_nothing(lab):
+    """Both nodes healthy, the API gone for 120 s: the VIP's monitor reads the instance metadata, so
+    nothing is stopped or moved and nobody is fenced; `status` says the API does not answer. The
+    fence device's own monitor fails meanwhile (it asks the API) and is ignored: the device is still
+    there to fence once the API answers (the node-loss tests below fence through it)."""
+    active = lab.where("webserver")
+    probe = lab.start_probe(max_seconds=200)
+    time.sleep(1)
+    at = time.time()
+    lab.topology.set_ec2_reachable(False)
+    try:
+        time.sleep(60)
+        why = " ".join(lab.status()["why"])
+        assert "does not answer" in why and "keeps serving" in why, why
+        time.sleep(60)
+    finally:
+        lab.topology.set_ec2_reachable(True)
+    time.sleep(2)
+    rows = probe.stop()
+    failed = [r for r in rows if r.status != 200]
+    print(f"\nlab-aws EC2 API unreachable 120 s: {len(rows)} probes, {len(failed)} failed")
+    assert len(rows) > 1000 and failed == []
+    assert moves(lab, at) == [] and lab.where("webserver") == active and lab.where("virtual_ip") == active
+    mon = lab.live_node().run("crm_mon", "-1", check=True).stdout
+    assert "fence_nodes" in mon and "Stopped" not in mon, mon
+    assert lab.status()["why"] == []
+
+
+def test_ec2_api_throttling_costs_no_request_and_no_recovery(lab):
+    """Every second EC2 call answered RequestLimitExceeded for 150 s (the benchmark runs 10 min):
+    the agents' calls are throttled for real and nothing is recovered, moved or failed."""
+    active = lab.where("webserver")
+    probe = lab.start_probe(max_seconds=200)
+    at = time.time()
+    lab.throttle_ec2(2)
+    try:
+        time.sleep(150)
+    finally:
+        lab.throttle_ec2(None)
+    rows = probe.stop()
+    throttled = [e for e in lab.ec2_history() if e["t"] >= at and e["event"] == "throttled"]
+    print(f"\nlab-aws EC2 throttled 150 s: {len(throttled)} calls refused, {sum(r.status != 200 for r in rows)} failed probes")
+    assert throttled  # the agents did call, and were refused
+    assert [r for r in rows if r.status != 200] == [] and moves(lab, at) == []
+    assert lab.where("webserver") == active and fail_counts(lab) == ""
+
+
+def test_a_vip_taken_away_by_hand_comes_back_and_failures_heal_without_a_cleanup(lab):
+    """The VIP unassigned from the active node's ENI (the API answering): its monitor sees it gone
+    within two intervals and the group moves; the failure bans that node only for failure_timeout_s.
+    The same on the other node afterwards moves the group back, which a ban without a timeout would
+    have forbidden (the VIP allowed nowhere), and then no fail count is left: nobody ran a cleanup."""
+    s = lab.settings
+    interval = s.cluster.vip_monitor_s
+    first = lab.where("webserver")
+    second = next(n.name for n in s.cluster.nodes if n.name != first)
+    for taken_from, moves_to in ((first, second), (second, first)):
+        probe = lab.start_probe(max_seconds=180)
+        time.sleep(1)
+        at = time.time()
+        lab.take_vip_away(taken_from)
+        wait_for(f"the VIP group on {moves_to}", lambda n=moves_to: lab.where("webserver") == n, 60, 0.5)
+        lab.wait_serving(60)
+        rows = probe.stop()
+        assigned = next(e for e in moves(lab, at) if e["event"] == "assign")
+        noticed = assigned["t"] - at
+        down = downtime(rows, at)
+        print(f"\nVIP taken from {taken_from}: back on {moves_to}'s ENI after {noticed:.1f}s, {down}s without service")
+        assert noticed < 2 * interval + 10  # two monitor intervals, the agent's retries and awsvip's api_delay
+        assert assigned["holders"] == {str(s.network.vip): [eni_of(lab, moves_to)]}
+        assert taken_from in fail_counts(lab)
+        wait_for("the failure forgotten", lambda: fail_counts(lab) == "", s.cluster.failure_timeout_s + 60, 2)
+    assert lab.where("webserver") == first and lab.tenant_health()["t1"]["rws"].startswith("t1-rws-")
+
+
 def test_node_loss_the_survivor_fences_it_and_takes_the_vip(lab):
     f = lab.failover("node")
     survivor = f.serving_on
@@ -211,4 +298,15 @@ def test_the_failover_benchmark_writes_its_rows_and_summary(lab, tmp_path):
     rows = (tmp_path / "probes.csv").read_text().splitlines()
     assert rows[0] == "run,kind,sent_after_failure_s,status,latency_s,via" and len(rows) > 20
     assert "| httpd | 1 |" in summary and (tmp_path / "summary.md").read_text().strip() == summary
+    assert (tmp_path / "timelines.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_the_ec2_trouble_benchmark_writes_its_rows_picture_and_summary(lab, tmp_path):
+    """Not a measurement (that is `python -m bench ec2-trouble`): 5 s of each trouble."""
+    from bench.ec2_trouble import measure
+
+    summary = measure(lab, 5, 5, tmp_path)
+    rows = (tmp_path / "probes.csv").read_text().splitlines()
+    assert rows[0] == "run,kind,sent_after_failure_s,status,latency_s,via" and len(rows) > 60
+    assert "| API unreachable 5s |" in summary and "| VIP taken away by hand |" in summary
     assert (tmp_path / "timelines.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
