@@ -6,6 +6,7 @@ printed figures are the measurements (medians: bench/failover.py)."""
 
 from __future__ import annotations
 
+import itertools
 import os
 import time
 
@@ -140,9 +141,18 @@ def moves(lab: Lab, since: float) -> list[dict]:
 
 
 def fail_counts(lab: Lab) -> str:
-    """The cluster's fail counts (`crm_mon --failcounts`): empty when nothing is held against a node."""
+    """The failures `crm_mon --failcounts` still holds against a node (its "Migration Summary"), one
+    "node: resource fail-count" line each; empty when none is."""
     out = lab.live_node().run("crm_mon", "-1", "--failcounts", check=True).stdout
-    return out.split("Failcounts:", 1)[1].split("\n\n", 1)[0].strip() if "Failcounts:" in out else ""
+    if "Migration Summary:" not in out:
+        return ""
+    held, node = [], ""
+    for line in itertools.takewhile(lambda x: x.startswith(" "), out.split("Migration Summary:", 1)[1].splitlines()[1:]):
+        if "Node:" in line:
+            node = line.split("Node:", 1)[1].strip().rstrip(":")
+        elif "fail-count=" in line:
+            held.append(f"{node}: {line.strip()}")
+    return "\n".join(held)
 
 
 def test_the_ec2_api_unreachable_for_120s_costs_no_request_and_moves_nothing(lab):
