@@ -273,8 +273,13 @@ def test_cluster_scripts_per_stack():
 
 def test_vip_resources_per_mode():
     aws = bundle_of(base_config("rhel9")).scripts["resources.sh"]
-    assert "ocf:heartbeat:awsvip secondary_private_ip=10.0.1.50" in aws and "--group virtual_ip" in aws
+    assert "ocf:gir-lb:awsvip secondary_private_ip=10.0.1.50" in aws and "--group virtual_ip" in aws
     assert "fence_aws region=eu-west-1" in aws and "stonith-enabled=true" in aws
+    assert "op monitor interval=60s on-fail=ignore" in aws  # the fence device's: it asks the EC2 API
+    assert "failure-timeout=120s" in aws  # every resource: a failure bans a node only this long
+    cfg = base_config("rhel9")
+    cfg["cluster"]["failure_timeout_s"] = 45
+    assert "failure-timeout=45s" in bundle_of(cfg).scripts["resources.sh"]
     l2 = bundle_of(base_config("debian12")).scripts["resources.sh"]
     assert "awsvip" not in l2 and "resource create virtual_ip ocf:heartbeat:IPaddr2 ip=10.0.1.50 cidr_netmask=24" in l2
     assert "stonith-enabled=false" in l2 and "fence_aws" not in l2
