@@ -46,9 +46,9 @@ def world(monkeypatch):
         vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
         subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.1.0/24")["Subnet"]["SubnetId"]
         instances = [
-            ec2.run_instances(ImageId="ami-12c6146b", MinCount=1, MaxCount=1, SubnetId=subnet, PrivateIpAddress=ip)["Instances"][
-                0
-            ]
+            ec2.run_instances(ImageId="ami-12c6146b", MinCount=1, MaxCount=1, SubnetId=subnet, PrivateIpAddress=ip)[
+                "Instances"
+            ][0]
             for ip in ("10.0.1.11", "10.0.1.12")
         ]
         enis = [i["NetworkInterfaces"][0]["NetworkInterfaceId"] for i in instances]

@@ -124,26 +124,9 @@ def test_a_tls_key_that_does_not_match_its_certificate_stops_the_program_before_
     def pair(name: str) -> tuple[str, str]:
         key, crt = tmp_path / f"{name}.key", tmp_path / f"{name}.crt"
         subprocess.run(
-            [
-                "openssl",
-                "req",
-                "-x509",
-                "-newkey",
-                "ec",
-                "-pkeyopt",
-                "ec_paramgen_curve:P-256",
-                "-nodes",
-                "-days",
-                "2",
-                "-subj",
-                f"/CN={name}",
-                "-keyout",
-                key,
-                "-out",
-                crt,
-            ],
-            check=True,
-            capture_output=True,
+            ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days", "2",
+             "-subj", f"/CN={name}", "-keyout", key, "-out", crt],
+            check=True, capture_output=True,
         )
         return crt.read_text(), key.read_text()
 
