@@ -31,10 +31,6 @@ def main(argv: list[str]) -> int:
     return on_a_lab(args.name, "lab-aws", lambda lab: measure(lab, args.outage_s, args.throttle_s, args.out))
 
 
-def moves(lab: Lab, since: float) -> list[dict]:
-    return [e for e in lab.ec2_history() if e["t"] >= since and e["event"] in ("assign", "unassign", "stop", "start")]
-
-
 def measure(lab: Lab, outage_s: int, throttle_s: int, out: Path) -> str:
     out.mkdir(parents=True, exist_ok=True)
     runs: list[tuple[str, float, list[ProbeRow], str]] = []  # kind, at, probes, what EC2 did
@@ -50,7 +46,7 @@ def measure(lab: Lab, outage_s: int, throttle_s: int, out: Path) -> str:
             undo()
         time.sleep(2)
         rows = probe.stop()
-        events = moves(lab, at)
+        events = lab.ec2_moves(at)
         refused = sum(e["event"] == "throttled" and e["t"] >= at for e in lab.ec2_history())
         did = ", ".join(f"{e['event']}" for e in events) or "nothing"
         runs.append((kind, at, rows, did + (f"; {refused} calls refused" if refused else "")))
@@ -73,7 +69,7 @@ def measure(lab: Lab, outage_s: int, throttle_s: int, out: Path) -> str:
     lab.wait_serving(60)
     time.sleep(2)
     rows = probe.stop()
-    assigned = next(e for e in moves(lab, at) if e["event"] == "assign")
+    assigned = next(e for e in lab.ec2_moves(at) if e["event"] == "assign")
     runs.append(("VIP taken away by hand", at, rows, f"unassign (by hand), assign to {other} after {assigned['t'] - at:.1f}s"))
 
     names = {str(n.ip): n.name for n in lab.settings.cluster.nodes}

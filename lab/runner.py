@@ -141,6 +141,10 @@ class Lab:
         path = self.state / "ec2-history.jsonl"
         return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
 
+    def ec2_moves(self, since: float) -> list[dict]:
+        """What EC2 did to the pair since then: VIP assignments and power changes."""
+        return [e for e in self.ec2_history() if e["t"] >= since and e["event"] in ("assign", "unassign", "stop", "start")]
+
     def node_index(self, name: str) -> int:
         names = [n.name for n in self.settings.cluster.nodes]
         if name not in names:
@@ -276,10 +280,7 @@ class Lab:
     def up(self) -> None:
         """`pulumi up` of the lab's stack (README command 1), then every tenant served through the VIP.
         Again on a lab that is up, it converges: nothing changes unless the stack did."""
-        t0 = time.monotonic()
-        missing = missing_packages()
-        if missing:
-            raise LabError(f"missing Debian packages: {' '.join(missing)} (apt-get install {' '.join(missing)})")
+        t0 = time.monotonic()  # the world resource checks the Debian packages (world_up)
         say(f"gir-lb lab {self.name!r}: pulumi up --stack {self.name} --policy-pack policy ({self.stack_file.relative_to(REPO)})")
         self.pulumi.up("--policy-pack", str(REPO / "policy"), echo=True)
         self._settings = None

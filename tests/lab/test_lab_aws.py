@@ -135,11 +135,6 @@ def test_httpd_killed_restarts_locally_and_nobody_is_fenced(lab):
     assert [e for e in f.ec2 if e["event"] in ("stop", "start", "assign", "unassign")] == []
 
 
-def moves(lab: Lab, since: float) -> list[dict]:
-    """What EC2 did to the pair since then: VIP assignments and power changes."""
-    return [e for e in lab.ec2_history() if e["t"] >= since and e["event"] in ("assign", "unassign", "stop", "start")]
-
-
 def fail_counts(lab: Lab) -> str:
     """The failures `crm_mon --failcounts` still holds against a node (its "Migration Summary"), one
     "node: resource fail-count" line each; empty when none is."""
@@ -177,7 +172,7 @@ def test_the_ec2_api_unreachable_for_120s_costs_no_request_and_moves_nothing(lab
     failed = [r for r in rows if r.status != 200]
     print(f"\nlab-aws EC2 API unreachable 120 s: {len(rows)} probes, {len(failed)} failed")
     assert len(rows) > 1000 and failed == []
-    assert moves(lab, at) == [] and lab.where("webserver") == active and lab.where("virtual_ip") == active
+    assert lab.ec2_moves(at) == [] and lab.where("webserver") == active and lab.where("virtual_ip") == active
     mon = lab.live_node().run("crm_mon", "-1", check=True).stdout
     assert "fence_nodes" in mon and "Stopped" not in mon, mon
     assert lab.status()["why"] == []
@@ -198,7 +193,7 @@ def test_ec2_api_throttling_costs_no_request_and_no_recovery(lab):
     throttled = [e for e in lab.ec2_history() if e["t"] >= at and e["event"] == "throttled"]
     print(f"\nlab-aws EC2 throttled 150 s: {len(throttled)} calls refused, {sum(r.status != 200 for r in rows)} failed probes")
     assert throttled  # the agents did call, and were refused
-    assert [r for r in rows if r.status != 200] == [] and moves(lab, at) == []
+    assert [r for r in rows if r.status != 200] == [] and lab.ec2_moves(at) == []
     assert lab.where("webserver") == active and fail_counts(lab) == ""
 
 
@@ -219,7 +214,7 @@ def test_a_vip_taken_away_by_hand_comes_back_and_failures_heal_without_a_cleanup
         wait_for(f"the VIP group on {moves_to}", lambda n=moves_to: lab.where("webserver") == n, 60, 0.5)
         lab.wait_serving(60)
         rows = probe.stop()
-        assigned = next(e for e in moves(lab, at) if e["event"] == "assign")
+        assigned = next(e for e in lab.ec2_moves(at) if e["event"] == "assign")
         noticed = assigned["t"] - at
         down = downtime(rows, at)
         print(f"\nVIP taken from {taken_from}: back on {moves_to}'s ENI after {noticed:.1f}s, {down}s without service")
