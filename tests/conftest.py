@@ -1,19 +1,35 @@
-"""Shared helpers: stack files, a valid base config to mutate, and the rendered tree on disk."""
+"""Each test's tier from its folder (tests/<tier>/), and shared helpers: stack files, a valid base
+config to mutate, the plan's push step, and the rendered tree on disk."""
 
 from __future__ import annotations
 
 import copy
+import dataclasses
 from pathlib import Path
 
 import pytest
 from hypothesis import strategies as st
 
+from blueprint.plan import Step, build_plan
 from blueprint.render import render_bundle
 from blueprint.stack_config import parse_settings, read_stack_file
 
-REPO = Path(__file__).resolve().parent.parent
+TESTS = Path(__file__).resolve().parent
+REPO = TESTS.parent
+TIERS = ("unit", "tools", "live", "lab", "engine")  # registered as markers in pyproject.toml
 STACK_FILES = sorted((REPO / "stacks").glob("Pulumi.*.yaml"))
 STACK_NAMES = [p.name.removeprefix("Pulumi.").removesuffix(".yaml") for p in STACK_FILES]
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m` selects by marker
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Marks every test with its tier, the folder under tests/ it lives in."""
+    for item in items:
+        path = item.path.resolve()
+        tier = path.relative_to(TESTS).parts[0] if path.is_relative_to(TESTS) else None
+        if tier not in TIERS:
+            raise pytest.UsageError(f"{item.nodeid}: a test lives in the folder of its tier: tests/{{{','.join(TIERS)}}}/")
+        item.add_marker(tier)
 
 
 def stack_config(name: str) -> dict:
@@ -67,6 +83,17 @@ def base_config(os_profile: str = "rhel9", **overrides) -> dict:
         cfg["cluster"]["fencing"] = {"mode": "disabled"}
     cfg.update(copy.deepcopy(overrides))
     return cfg
+
+
+def push_step(cfg: dict, edit=None) -> tuple[Step, dict]:
+    """The plan's httpd-push-0 step for cfg, and the httpd files it installs; `edit(path, text)` may
+    alter a rendered file first (to break it)."""
+    s = parse_settings(cfg)
+    bundle = render_bundle(s)
+    if edit:
+        bundle = dataclasses.replace(bundle, httpd={p: edit(p, t) for p, t in bundle.httpd.items()})
+    step = next(st for st in build_plan(s, bundle) if st.name == "httpd-push-0")
+    return step, bundle.httpd
 
 
 def write_tree(settings, dest: Path) -> Path:

@@ -21,7 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(REPO), str(REPO / "tests")]
+sys.path[:0] = [str(REPO)]
 
 # Before moto is imported: the setup calls below are the only unauthenticated ones.
 SETUP_CALLS = 23
@@ -32,8 +32,8 @@ from moto.server import ThreadedMotoServer  # noqa: E402
 
 from blueprint.iam import agent_policy  # noqa: E402
 from blueprint.stack_config import parse_settings  # noqa: E402
-from conftest import base_config  # noqa: E402
 from lab.ec2 import Identity, imds_server, launch, moto_projection  # noqa: E402
+from tests.conftest import base_config  # noqa: E402
 
 ACCOUNT = "123456789012"  # moto's default account: the users below live in it
 AWSVIP = "/usr/lib/ocf/resource.d/heartbeat/awsvip"

@@ -22,7 +22,6 @@ from lab.stack import LAB_PASSPHRASE, LINKED
 REPO = Path(__file__).resolve().parents[2]
 STACKS = sorted(p.name.removeprefix("Pulumi.").removesuffix(".yaml") for p in (REPO / "stacks").glob("Pulumi.*.yaml"))
 
-pytestmark = pytest.mark.engine
 
 
 @pytest.fixture(scope="module", autouse=True)

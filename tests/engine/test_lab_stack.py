@@ -19,7 +19,7 @@ from lab.runner import Lab
 from lab.stack import PulumiStack
 from lab.steps import plan_of
 
-pytestmark = [pytest.mark.engine, pytest.mark.lab]
+pytestmark = pytest.mark.lab  # and engine, from its folder: it brings a lab up through the real CLI
 REPO = Path(__file__).resolve().parents[2]
 NEW_MEMBER = "http://198.18.0.20:8113"  # t1's third RP member: the fake members start at 8111, 8112
 

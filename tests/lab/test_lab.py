@@ -27,7 +27,6 @@ from lab.probing import downtime as downtime_of
 from lab.runner import Lab
 from lab.topology import SHIMS
 
-pytestmark = pytest.mark.lab
 REPO = Path(__file__).resolve().parents[2]
 SANITY_DOWNTIME_S = 15
 # Requests through the VIP take a few ms; one held by a reload waits about 1 s.

@@ -18,7 +18,6 @@ from lab.boxes import wait_for
 from lab.probing import downtime
 from lab.runner import Lab
 
-pytestmark = pytest.mark.lab
 # node loss pays detection (~2 s), the priority fencing delay (5 s in lab-aws), fence_aws and
 # awsvip's api_delay (3 s): ~14 s measured
 SANITY_NODE_LOSS_S = 30

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from blueprint.stack_config import parse_settings
-from conftest import base_config
 from lab.live import ApacheNode, Fleet, free_ports, start_node
+from tests.conftest import base_config
 
 TIMINGS = {
     "rws": {"connect_timeout_ms": 1000, "timeout_s": 60, "retry_s": 2},

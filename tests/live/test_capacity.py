@@ -9,9 +9,8 @@ import time
 import pytest
 
 from lab.live import Fleet, open_polls, request
-from live.conftest import start_lb
+from tests.live.conftest import start_lb
 
-pytestmark = pytest.mark.tools
 AGENTS = 2000
 HOLD_S = 20
 

@@ -13,9 +13,8 @@ import time
 import pytest
 
 from lab.live import Fleet, push_step, request
-from live.conftest import live_settings, start_lb, tls_pair
+from tests.live.conftest import live_settings, start_lb, tls_pair
 
-pytestmark = pytest.mark.tools
 PATHS = ["/t1/api/me", "/t1/rp/api/j", "/t2/rcs/api/k", "/t2/recordings/a", "/t1/interactionreceiver/e"]
 # Requests here take a few ms; one that a reload holds waits about 1 s (docs/reload.md). Anything
 # slower than this bound is a stall, and the client timeout is long enough that a stall shows as

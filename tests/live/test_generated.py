@@ -4,17 +4,14 @@ the page the cluster's monitor asks for. `apache2 -t` over every profile: tests/
 
 from __future__ import annotations
 
-import pytest
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
 from blueprint.stack_config import parse_settings
-from conftest import TENANT_IDS, WEBDAV_EXTRA_PATHS, base_config, tenant
 from lab.live import ApacheNode, free_ports, push_step, request
-from live.conftest import tls_pair
-
-pytestmark = pytest.mark.tools
+from tests.conftest import TENANT_IDS, WEBDAV_EXTRA_PATHS, base_config, tenant
+from tests.live.conftest import tls_pair
 
 
 @hsettings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

@@ -11,8 +11,6 @@ import pytest
 
 from lab.live import request
 
-pytestmark = pytest.mark.tools
-
 # path under /tN -> path the member receives (the guide's mappings: RP serves /api)
 PATHS = {
     "rws": [("/api/v2/me", "/api/v2/me"), ("/internal-api/x", "/internal-api/x")],

@@ -24,9 +24,7 @@ import pytest
 
 from blueprint.iam import CLUSTER_TAG, agent_policy
 from blueprint.stack_config import parse_settings
-from conftest import REPO, base_config
-
-pytestmark = pytest.mark.tools
+from tests.conftest import REPO, base_config
 
 AGENTS = [Path("/usr/lib/ocf/resource.d/heartbeat/awsvip"), Path("/usr/sbin/fence_aws")]
 RUN_TIMEOUT = 240  # the run takes ~20 s; every agent call inside it has its own 60 s limit

@@ -13,7 +13,7 @@ import pytest
 from blueprint.plan import Step, build_plan, encode_stdin
 from blueprint.render import render_bundle
 from blueprint.stack_config import parse_settings
-from conftest import STACK_NAMES, base_config, stack_config, tenant
+from tests.conftest import STACK_NAMES, base_config, stack_config, tenant
 
 
 def plan_of(name: str):

@@ -3,8 +3,6 @@ and writes its rows, picture and summary."""
 
 from __future__ import annotations
 
-import pytest
-
 from bench.scale import measure
 
 
@@ -14,11 +12,3 @@ def test_the_scale_benchmark_writes_its_rows_picture_and_summary(tmp_path):
     assert rows[0] == "tenants,resources,what,run,seconds" and len(rows) == 1 + 2 * 2
     assert rows[1].startswith("1,") and rows[-1].startswith("3,") and "program-under-mocks" in rows[-1]
     assert "| 3 |" in summary and (tmp_path / "timings.png").read_bytes()[:4] == b"\x89PNG"
-
-
-@pytest.mark.engine
-def test_the_scale_benchmark_previews_the_lab_stack_with_the_real_engine(tmp_path):
-    summary = measure([2], 1, tmp_path, engine=True)
-    rows = (tmp_path / "timings.csv").read_text().splitlines()
-    assert any(row.startswith("2,,real-preview-lab-stack,1,") for row in rows)
-    assert "| 2 |" in summary and "real preview" in summary

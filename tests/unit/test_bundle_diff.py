@@ -5,9 +5,7 @@ the working tree, and the Markdown names exactly the node files, tenant lines an
 from __future__ import annotations
 
 import copy
-import os
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -15,36 +13,18 @@ from pathlib import Path
 import pytest
 import yaml
 
-import tools
 from blueprint.bundle_diff import DiffError, Snapshot, compare, snapshot, snapshot_at
-from conftest import REPO
+from tests.bundle_diff_repo import base_repo, git
+from tests.conftest import REPO
 
 DEV = "stacks/Pulumi.dev.yaml"
 TENANTS_DIR = "/etc/httpd/conf.d/gir-lb"  # dev is rhel9
 TLS_KEY = "etc/httpd/conf.d/gir-lb/tls/server.key"  # its path in Bundle.tree(): a placeholder
-GIT_ENV = {
-    **os.environ,
-    "GIT_AUTHOR_NAME": "test", "GIT_AUTHOR_EMAIL": "test@example.invalid",
-    "GIT_COMMITTER_NAME": "test", "GIT_COMMITTER_EMAIL": "test@example.invalid",
-}  # fmt: skip
-
-
-def git(repo: Path, *args: str) -> str:
-    return subprocess.run(["git", "-C", str(repo), *args], env=GIT_ENV, check=True, capture_output=True, text=True).stdout
 
 
 @pytest.fixture(scope="module")
 def repo(tmp_path_factory) -> Path:
-    """A git repo holding what a diff needs (code, templates, stacks, scripts), committed and tagged base."""
-    root = tmp_path_factory.mktemp("repo")
-    for part in ("blueprint", "templates", "stacks", "scripts"):
-        shutil.copytree(REPO / part, root / part, ignore=shutil.ignore_patterns("__pycache__"))
-    shutil.copy(REPO / "requirements.txt", root)
-    git(root, "init", "-q")
-    git(root, "add", ".")
-    git(root, "commit", "-q", "-m", "base")
-    git(root, "tag", "base")
-    return root
+    return base_repo(tmp_path_factory.mktemp("repo"))
 
 
 @pytest.fixture(scope="module")
@@ -207,15 +187,3 @@ def test_an_invalid_ref_exits_2(repo):
     assert done.stderr == f"diff: 'no-such-ref' is not a commit in {repo}\n"
     with pytest.raises(DiffError, match="not a git ref"):
         snapshot_at(repo, "--output=/tmp/x", repo / DEV)
-
-
-@pytest.mark.tools
-def test_the_script_passes_shellcheck_and_runs(repo, tmp_path):
-    script = repo / "scripts/bundle-diff.sh"
-    assert tools.shellcheck(script).returncode == 0
-    clone = tmp_path / "clone"
-    git(tmp_path, "clone", "-q", str(repo), str(clone))
-    (clone / ".venv").symlink_to(Path(sys.prefix))  # the test's own venv: the script must not install one
-    done = subprocess.run(["bash", str(clone / "scripts/bundle-diff.sh"), "dev", "base"], capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr
-    assert done.stdout == "# Bundle diff of stack dev: base → working tree\n\nNo change to the nodes.\n"

@@ -16,7 +16,7 @@ from pulumi.runtime.config import set_all_config
 
 from blueprint.stack_config import FIELDS, MAX_BYTES, SettingsError, load_stack, settings_from_engine
 from components.stack_config import settings_from_pulumi
-from conftest import REPO, STACK_NAMES
+from tests.conftest import REPO, STACK_NAMES
 
 DEV = (REPO / "stacks" / "Pulumi.dev.yaml").read_text()
 

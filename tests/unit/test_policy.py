@@ -15,10 +15,10 @@ from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc
 from pulumi_harness import SUBNET, Registered, plain
 from pulumi_policy import PolicyCustomTimeouts, PolicyResourceOptions, ResourceValidationArgs
 from pulumi_policy.proxy import unknown_checking_proxy
-from test_pulumi import deploy
 
-from conftest import REPO, stack_config
 from policy.guardrails import POLICIES
+from tests.conftest import REPO, stack_config
+from tests.unit.test_pulumi import deploy
 
 
 def policy_args(r: Registered) -> ResourceValidationArgs:

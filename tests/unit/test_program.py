@@ -19,7 +19,7 @@ from blueprint.plan import build_plan
 from blueprint.render import render_bundle
 from blueprint.settings import addresses_from_pool
 from blueprint.stack_config import load_stack
-from conftest import REPO
+from tests.conftest import REPO
 
 SSH_KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nPROGRAM-SSH-KEY\n-----END OPENSSH PRIVATE KEY-----\n"
 

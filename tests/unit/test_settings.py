@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from blueprint.settings import SECRET_PLACEHOLDER, addresses_from_pool, check_tls_pair, vip_problem
 from blueprint.stack_config import SettingsError, parse_settings
-from conftest import REPO, STACK_NAMES, base_config, stack_config
+from tests.conftest import REPO, STACK_NAMES, base_config, stack_config
 
 
 def problems(cfg: dict) -> list[str]:

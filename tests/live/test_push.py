@@ -5,7 +5,6 @@ so the host is never touched."""
 from __future__ import annotations
 
 import base64
-import dataclasses
 import os
 import ssl
 from pathlib import Path
@@ -13,25 +12,14 @@ from typing import NamedTuple
 
 import pytest
 
-import tools
-from blueprint.plan import Step, build_plan
-from blueprint.render import render_bundle
+from blueprint.plan import Step
 from blueprint.stack_config import parse_settings
-from conftest import base_config, tenant
 from lab.live import ApacheNode, free_ports, request
 from lab.live import push_step as live_push_step
+from tests import real_programs
+from tests.conftest import base_config, push_step, tenant
 
-pytestmark = pytest.mark.tools
 CONF = "/etc/apache2/conf-enabled"
-
-
-def push_step(cfg: dict, edit=None) -> tuple[Step, dict]:
-    s = parse_settings(cfg)
-    bundle = render_bundle(s)
-    if edit:
-        bundle = dataclasses.replace(bundle, httpd={p: edit(p, t) for p, t in bundle.httpd.items()})
-    step = next(st for st in build_plan(s, bundle) if st.name == "httpd-push-0")
-    return step, bundle.httpd
 
 
 class Pushed(NamedTuple):
@@ -62,7 +50,7 @@ def files_in(etc: Path) -> dict[str, str]:
 
 @pytest.fixture
 def tls_pair(tmp_path):
-    return tools.test_certificate(str(tmp_path))
+    return real_programs.test_certificate(str(tmp_path))
 
 
 def test_push_installs_tests_and_refuses_a_broken_config(tmp_path, tls_pair):
@@ -92,15 +80,6 @@ def test_push_installs_tests_and_refuses_a_broken_config(tmp_path, tls_pair):
     assert "conf-enabled/gir-lb/loadbalancer_t1.conf" in after
 
 
-@pytest.mark.parametrize("profile", ["rhel6", "rhel9", "debian12"])
-def test_the_push_script_passes_shellcheck(tmp_path, profile):
-    step, _ = push_step(base_config(profile, httpd={"tls": {"enabled": True}}))
-    script = tmp_path / "httpd-push.sh"
-    script.write_text("#!/bin/bash\n" + step.script)
-    done = tools.shellcheck(script)
-    assert done.returncode == 0, done.stdout
-
-
 DAMAGES = {  # what the push gets, what the step must say, whether httpd died (else it is reloaded back)
     "garbage cert": ("exited during the graceful reload", "SSL Library Error", True),
     "cert/key mismatch": ("exited during the graceful reload", "do not match", True),
@@ -125,7 +104,7 @@ def test_a_reload_that_kills_httpd_brings_it_back_on_the_previous_files(tmp_path
         bad = (f"-----BEGIN CERTIFICATE-----\n{garbage}-----END CERTIFICATE-----\n", key)
     elif damage == "cert/key mismatch":
         (tmp_path / "other").mkdir()
-        bad = (tools.test_certificate(str(tmp_path / "other"))[0], key)
+        bad = (real_programs.test_certificate(str(tmp_path / "other"))[0], key)
     else:
         bad_step = live_push_step(s, edit=lambda p, t: t.replace("Require ip 127.0.0.1", "Require ip 192.0.2.1"))
     node = ApacheNode(tmp_path, http_port, https_port)

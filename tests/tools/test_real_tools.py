@@ -2,26 +2,21 @@
 
 from __future__ import annotations
 
-import json
 import subprocess
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-import jsonschema
 import pytest
-import yaml
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
-import tools
 from blueprint.drift import probe_script
 from blueprint.plan import comment_out_listen
 from blueprint.render import render_bundle
 from blueprint.stack_config import parse_settings
-from conftest import (
-    REPO,
-    STACK_FILES,
+from tests import real_programs
+from tests.conftest import (
     STACK_NAMES,
     TENANT_IDS,
     WEBDAV_EXTRA_PATHS,
@@ -31,8 +26,6 @@ from conftest import (
     write_tree,
 )
 
-pytestmark = pytest.mark.tools
-SCHEMA = REPO / "tests" / "data" / "pulumi-project.schema.json"
 FAKE_IDS = ("i-0123456789abcdef0", "i-0fedcba9876543210")
 
 
@@ -59,16 +52,16 @@ def rendered(tmp_path: Path, cfg: dict) -> Path:
 def test_apache_accepts_every_stack(tmp_path, name):
     cfg = stack_config(name)
     tree = rendered(tmp_path, cfg)
-    done = tools.apache_configtest(tree, tmp_path)
+    done = real_programs.apache_configtest(tree, tmp_path)
     assert done.returncode == 0 and "Syntax OK" in done.stderr, done.stderr
 
 
 @pytest.mark.parametrize("profile", ["rhel8", "debian12"])
 def test_apache_accepts_each_24_profile_with_tls_and_https_members(tmp_path, profile):
-    crt, _ = tools.test_certificate(str(tmp_path))
+    crt, _ = real_programs.test_certificate(str(tmp_path))
     cfg = base_config(profile, httpd={"tls": {"enabled": True}, "member_ca_cert": crt})
     cfg["tenants"].append(tenant("t3", 9300, scheme="https"))
-    done = tools.apache_configtest(rendered(tmp_path, cfg), tmp_path)
+    done = real_programs.apache_configtest(rendered(tmp_path, cfg), tmp_path)
     assert done.returncode == 0, done.stderr
 
 
@@ -77,7 +70,7 @@ def test_apache_accepts_each_24_profile_with_tls_and_https_members(tmp_path, pro
 def test_apache_accepts_the_listen_lines_for_any_ports(tmp_path, profile, port, tls_port):
     """Default or not, each port is listened on once: a second Listen for one port is a syntax error."""
     tree = rendered(tmp_path, base_config(profile, httpd={"port": port, "tls": {"enabled": True, "port": tls_port}}))
-    done = tools.apache_configtest(tree, tmp_path)
+    done = real_programs.apache_configtest(tree, tmp_path)
     assert done.returncode == 0 and "Syntax OK" in done.stderr, done.stderr
 
 
@@ -87,7 +80,7 @@ def test_apache_refuses_a_port_listened_on_twice(tmp_path):
     stock = tree / "etc/httpd/conf.d/000-stock-main-config.conf"
     assert stock.read_text().startswith("# gir-lb: Listen lines live in conf.d/gir-lb-listen.conf: Listen 80")
     stock.write_text("Listen 80\n")  # as if the push had not commented it out
-    done = tools.apache_configtest(tree, tmp_path)
+    done = real_programs.apache_configtest(tree, tmp_path)
     assert done.returncode != 0 and "Cannot define multiple Listeners on the same IP:port" in done.stderr, done.stderr
 
 
@@ -104,7 +97,7 @@ def test_apache_check_fails_on_a_broken_file(tmp_path, breakage):
     tree = rendered(tmp_path, base_config())
     for f in (tree / "etc/httpd").rglob("*.conf"):
         f.write_text(f.read_text().replace(*breakage, 1))
-    done = tools.apache_configtest(tree, tmp_path)
+    done = real_programs.apache_configtest(tree, tmp_path)
     assert done.returncode != 0 and "Syntax error" in done.stderr, done.stderr
 
 
@@ -119,12 +112,12 @@ def test_apache_check_fails_on_a_broken_file(tmp_path, breakage):
 )
 def test_apache_accepts_generated_settings(tmp_path_factory, ids, extra, agents, tls, https, profile):
     tmp = tmp_path_factory.mktemp("gen")
-    crt, _ = tools.test_certificate(str(tmp))
+    crt, _ = real_programs.test_certificate(str(tmp))
     tenants = [tenant(t, 9000 + 100 * i, scheme="https" if https and i == 0 else "http") for i, t in enumerate(ids)]
     for t in tenants:
         t["webdav"]["extra_paths"] = extra
     cfg = base_config(profile, httpd={"tls": {"enabled": tls}, "max_agents": agents, "member_ca_cert": crt}, tenants=tenants)
-    done = tools.apache_configtest(rendered(tmp, cfg), tmp)
+    done = real_programs.apache_configtest(rendered(tmp, cfg), tmp)
     assert done.returncode == 0, done.stderr
 
 
@@ -134,21 +127,21 @@ def test_apache_accepts_generated_settings(tmp_path_factory, ids, extra, agents,
 @pytest.mark.parametrize("profile", ["rhel6", "rhel8", "rhel9", "debian12"])
 def test_user_data_is_valid_cloud_config(tmp_path, profile):
     tree = rendered(tmp_path, base_config(profile))
-    done = tools.cloud_init_schema(tree / "cloud-init/user-data.yaml")
+    done = real_programs.cloud_init_schema(tree / "cloud-init/user-data.yaml")
     assert done.returncode == 0 and "Valid cloud-config" in done.stdout, done.stdout + done.stderr
 
 
 @pytest.mark.parametrize("name", STACK_NAMES)
 def test_stack_user_data_is_valid_cloud_config(tmp_path, name):
     tree = rendered(tmp_path, stack_config(name))
-    done = tools.cloud_init_schema(tree / "cloud-init/user-data.yaml")
+    done = real_programs.cloud_init_schema(tree / "cloud-init/user-data.yaml")
     assert done.returncode == 0, done.stdout + done.stderr
 
 
 def test_cloud_init_schema_check_can_fail(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("#cloud-config\npackages: 5\nruncmd: {a: b}\n")
-    assert tools.cloud_init_schema(bad).returncode != 0
+    assert real_programs.cloud_init_schema(bad).returncode != 0
 
 
 # ---- shellcheck --------------------------------------------------------------------------------
@@ -160,7 +153,7 @@ def test_scripts_pass_shellcheck(tmp_path, profile):
     scripts = sorted((tree / "cluster").glob("*.sh"))
     # cluster-check; corosync 3 also cluster-join; vip_mode aws also the gir-lb:awsvip agent
     assert len(scripts) == {"rhel6": 5, "rhel8": 9, "rhel9": 9, "debian12": 8}[profile]
-    done = tools.shellcheck(*scripts)
+    done = real_programs.shellcheck(*scripts)
     assert done.returncode == 0, done.stdout
 
 
@@ -169,21 +162,21 @@ def test_the_drift_probe_passes_shellcheck(tmp_path, profile):
     s = parse_settings(base_config(profile))
     probe = tmp_path / "drift-probe.sh"
     probe.write_text(probe_script(s, render_bundle(s)))
-    done = tools.shellcheck(probe)
+    done = real_programs.shellcheck(probe)
     assert done.returncode == 0, done.stdout
 
 
 @pytest.mark.parametrize("name", STACK_NAMES)
 def test_stack_scripts_pass_shellcheck(tmp_path, name):
     tree = rendered(tmp_path, stack_config(name))
-    done = tools.shellcheck(*sorted((tree / "cluster").glob("*.sh")))
+    done = real_programs.shellcheck(*sorted((tree / "cluster").glob("*.sh")))
     assert done.returncode == 0, done.stdout
 
 
 def test_shellcheck_can_fail(tmp_path):
     bad = tmp_path / "bad.sh"
     bad.write_text("#!/bin/bash\nrm -rf $1/*\n")
-    assert tools.shellcheck(bad).returncode != 0
+    assert real_programs.shellcheck(bad).returncode != 0
 
 
 # ---- pcs -f + crm_verify + crm_simulate -------------------------------------------------------------
@@ -206,23 +199,23 @@ def test_cluster_resources_verify_and_fail_over(tmp_path, cfg):
     args = FAKE_IDS if cfg["cluster"].get("fencing", {}).get("mode", "fence_aws") == "fence_aws" else ()
     tree = rendered(tmp_path, cfg)
     cib = tmp_path / "cib.xml"
-    built = tools.pcs_build(tree / "cluster/resources.sh", cib, *args)
+    built = real_programs.pcs_build(tree / "cluster/resources.sh", cib, *args)
     assert built.returncode == 0, built.stderr
-    verified = tools.crm_verify(cib)
+    verified = real_programs.crm_verify(cib)
     assert verified.returncode == 0, verified.stderr
 
     nodes = [n["name"] for n in cfg["cluster"]["nodes"]]
-    up = tools.crm_simulate(cib, "--in-place", *[f"--node-up={n}" for n in nodes], shadow_dir=tmp_path / "shadow")
+    up = real_programs.crm_simulate(cib, "--in-place", *[f"--node-up={n}" for n in nodes], shadow_dir=tmp_path / "shadow")
     assert up.returncode == 0, up.stderr
-    where = tools.placement(up.stdout)
+    where = real_programs.placement(up.stdout)
     vip_resource = "vip_addr" if cfg["network"].get("vip_mode", "aws") == "aws" else "virtual_ip"
     assert {"webserver", vip_resource} <= set(where), up.stdout
     active = where["webserver"]
     assert len({node for res, node in where.items() if res != "fence_nodes"}) == 1, where  # all together
 
-    failed = tools.crm_simulate(cib, f"--node-fail={active}", shadow_dir=tmp_path / "shadow")
+    failed = real_programs.crm_simulate(cib, f"--node-fail={active}", shadow_dir=tmp_path / "shadow")
     assert failed.returncode == 0, failed.stderr
-    after = tools.placement(failed.stdout)
+    after = real_programs.placement(failed.stdout)
     other = next(n for n in nodes if n != active)
     assert after["webserver"] == other and all(node == other for node in after.values()), failed.stdout
     if args:
@@ -232,60 +225,22 @@ def test_cluster_resources_verify_and_fail_over(tmp_path, cfg):
 def test_cluster_resources_are_idempotent(tmp_path):
     tree = rendered(tmp_path, base_config("rhel9"))
     cib = tmp_path / "cib.xml"
-    assert tools.pcs_build(tree / "cluster/resources.sh", cib, *FAKE_IDS).returncode == 0
+    assert real_programs.pcs_build(tree / "cluster/resources.sh", cib, *FAKE_IDS).returncode == 0
     first = configuration(cib)
-    again = tools.pcs_build(tree / "cluster/resources.sh", cib, *FAKE_IDS)
+    again = real_programs.pcs_build(tree / "cluster/resources.sh", cib, *FAKE_IDS)
     assert again.returncode == 0, again.stderr
     assert configuration(cib) == first
 
 
 def test_resources_script_refuses_bad_instance_ids(tmp_path):
     tree = rendered(tmp_path, base_config("rhel9"))
-    done = tools.pcs_build(tree / "cluster/resources.sh", tmp_path / "cib.xml", "i-123; reboot", FAKE_IDS[1])
+    done = real_programs.pcs_build(tree / "cluster/resources.sh", tmp_path / "cib.xml", "i-123; reboot", FAKE_IDS[1])
     assert done.returncode == 2 and "not an EC2 instance id" in done.stderr
 
 
 def test_crm_verify_can_fail(tmp_path):
     """Without the script's stonith-enabled=false, an l2 config with no fence device is invalid."""
     cib = tmp_path / "cib.xml"
-    cib.write_text(tools.run(["cibadmin", "--empty"]).stdout)
-    assert tools.run(["pcs", "-f", str(cib), "resource", "create", "x", "ocf:heartbeat:Dummy"]).returncode == 0
-    assert tools.crm_verify(cib).returncode != 0
-
-
-# ---- Pulumi project and stack files ----------------------------------------------------------------
-
-
-def project() -> dict:
-    return yaml.safe_load((REPO / "Pulumi.yaml").read_text())
-
-
-def test_pulumi_yaml_matches_pulumis_project_schema():
-    schema = json.loads(SCHEMA.read_text())
-    jsonschema.Draft202012Validator(schema).validate(project())
-    p = project()
-    assert p["name"] == "gir-lb" and p["stackConfigDir"] == "stacks"
-    assert p["runtime"]["name"] == "python" and p["runtime"]["options"]["virtualenv"] == ".venv"
-
-
-def test_schema_check_can_fail():
-    schema = json.loads(SCHEMA.read_text())
-    bad = {**project(), "config": {"network": {"type": "object"}}}  # Pulumi allows no object config type
-    with pytest.raises(jsonschema.ValidationError):
-        jsonschema.Draft202012Validator(schema).validate(bad)
-
-
-PY_TYPES = {"string": str, "integer": int, "boolean": bool, "array": list}
-
-
-@pytest.mark.parametrize("path", STACK_FILES, ids=STACK_NAMES)
-def test_stack_files_match_declared_config_types(path):
-    declared = project()["config"]
-    config = yaml.safe_load(path.read_text())["config"]
-    for key, decl in declared.items():
-        value = config.get(f"gir-lb:{key}")
-        if value is None:
-            assert "default" in decl, f"{path.name}: gir-lb:{key} is required by Pulumi.yaml"
-            continue
-        assert isinstance(value, PY_TYPES[decl["type"]]), f"{path.name}: gir-lb:{key} must be {decl['type']}"
-    assert all(k.split(":")[0] in ("gir-lb", "aws") for k in config), list(config)
+    cib.write_text(real_programs.run(["cibadmin", "--empty"]).stdout)
+    assert real_programs.run(["pcs", "-f", str(cib), "resource", "create", "x", "ocf:heartbeat:Dummy"]).returncode == 0
+    assert real_programs.crm_verify(cib).returncode != 0

@@ -5,11 +5,7 @@ from __future__ import annotations
 
 import csv
 
-import pytest
-
 from bench.capacity import KNOBS, measure
-
-pytestmark = pytest.mark.tools
 
 
 def test_the_capacity_benchmark_writes_its_rows_picture_and_summary(tmp_path):

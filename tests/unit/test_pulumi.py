@@ -14,7 +14,7 @@ from pulumi_harness import GENERATED_KEY, GENERATED_PASSWORD, SUBNET, plain, run
 from blueprint.render import render_bundle
 from blueprint.stack_config import SettingsError, parse_settings
 from components.aws import LoadBalancerPair
-from conftest import stack_config
+from tests.conftest import stack_config
 
 SSH_KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nSSH-KEY-MATERIAL\n-----END OPENSSH PRIVATE KEY-----\n"
 PASSWORD = "Given-Hacluster-Pw-42"

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from blueprint.stack_config import SettingsError, load_stack
-from conftest import REPO
+from tests.conftest import REPO
 
 CORPUS = REPO / "tests" / "data" / "bad-stacks"
 EXPECTED = yaml.safe_load((CORPUS / "expected.yaml").read_text())

@@ -14,10 +14,9 @@ import pytest
 
 from blueprint.render import render_bundle
 from blueprint.stack_config import load_stack
-from conftest import REPO
 from lab.ec2 import Identity, imds_server
+from tests.conftest import REPO
 
-pytestmark = pytest.mark.tools
 VIP = "198.18.0.100"
 OCF_SUCCESS, OCF_ERR_GENERIC, OCF_NOT_RUNNING = 0, 1, 7
 

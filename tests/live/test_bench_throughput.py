@@ -6,11 +6,7 @@ from __future__ import annotations
 
 import csv
 
-import pytest
-
 from bench.throughput import measure
-
-pytestmark = pytest.mark.tools
 
 
 def test_the_throughput_benchmark_writes_rows_for_every_target_its_picture_and_summary(tmp_path):

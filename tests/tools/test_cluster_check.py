@@ -11,9 +11,7 @@ import pytest
 
 from blueprint.render import render_bundle
 from blueprint.stack_config import parse_settings
-from conftest import base_config
-
-pytestmark = pytest.mark.tools
+from tests.conftest import base_config
 
 COROSYNC_CONF = """totem {
     version: 2

@@ -12,11 +12,11 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
-import tools
 from blueprint.plan import comment_out_listen, push_script
 from blueprint.render import mpm_sizing, render_bundle
 from blueprint.stack_config import parse_settings
-from conftest import REPO, STACK_NAMES, base_config, stack_config, tenant
+from tests import real_programs
+from tests.conftest import REPO, STACK_NAMES, base_config, stack_config, tenant
 
 SECRET = "S3cr3t-Do-Not-Leak"
 
@@ -224,7 +224,7 @@ def test_mpm_file_matches_sizing():
 
 def test_user_data_has_no_tenant_config_and_no_secret(tmp_path):
     cfg = base_config(hacluster_password=SECRET, httpd={"tls": {"enabled": True}})
-    cfg["tls_cert"], cfg["tls_key"] = tools.test_certificate(str(tmp_path))
+    cfg["tls_cert"], cfg["tls_key"] = real_programs.test_certificate(str(tmp_path))
     b = bundle_of(cfg)
     assert SECRET not in "".join(b.tree().values())
     assert cfg["tls_key"].splitlines()[1] not in "".join(b.tree().values()) + b.user_data

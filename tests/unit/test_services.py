@@ -7,7 +7,7 @@ from blueprint.render import render_bundle
 from blueprint.services import RESERVED_TENANT_PATHS, SERVICES
 from blueprint.settings import ServiceTimings, Tenant
 from blueprint.stack_config import parse_settings
-from conftest import stack_config
+from tests.conftest import stack_config
 
 
 def test_every_catalogued_service_is_a_tenant_key_with_timings():
