@@ -1,6 +1,6 @@
 """The instance role's permissions, as a plain policy document: what awsvip and fence_aws call,
 scoped to this cluster's subnet and tagged instances. Pure (no Pulumi): components/aws.py
-attaches it, tests/test_iam_agents.py runs the real agents against it in moto."""
+attaches it, tests/tools/test_iam_agents.py runs the real agents against it in moto."""
 
 from __future__ import annotations
 

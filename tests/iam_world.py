@@ -1,6 +1,6 @@
 """Runs the real awsvip and fence_aws against an in-process moto that enforces IAM, with the
 credentials of IAM users whose only permissions are the program's policy (blueprint.iam) or
-variants of it. Writes every step's result as JSON for tests/test_iam_agents.py.
+variants of it. Writes every step's result as JSON for tests/tools/test_iam_agents.py.
 
 Meant to run inside an empty network namespace (`unshare -n`, only lo up): moto, the IMDS
 stand-ins and the agents all talk over 127.0.0.1, and anything aimed elsewhere (a missed

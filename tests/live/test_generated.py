@@ -1,6 +1,6 @@
 """Random settings the model accepts, rendered and installed by the plan's push step into Debian's
 real apache2 (a private mount namespace, loopback ports): httpd starts and serves /server-status,
-the page the cluster's monitor asks for. `apache2 -t` over every profile: tests/test_real_tools.py."""
+the page the cluster's monitor asks for. `apache2 -t` over every profile: tests/tools/test_real_tools.py."""
 
 from __future__ import annotations
 

@@ -58,7 +58,7 @@ def test_changed_stacks_script_reads_git(project, tmp_path):
 # runs ruff, mypy and pytest again: about a minute
 def test_the_checks_script_lints_type_checks_and_tests(project):
     done = subprocess.run(
-        [str(project / "scripts/ci/checks.sh"), "tests/test_pipeline.py", "-k", "comment_always_fits"],
+        [str(project / "scripts/ci/checks.sh"), "tests/unit/test_pipeline.py", "-k", "comment_always_fits"],
         capture_output=True,
         text=True,
         env=script_env(),

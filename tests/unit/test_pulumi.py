@@ -253,7 +253,7 @@ def test_without_a_secret_the_push_payload_is_plain_stdin():
     assert all(base64.b64decode(line) for line in push.inputs["stdin"].splitlines())
 
 
-def test_prod_is_protected():  # the guardrails themselves: tests/test_policy.py
+def test_prod_is_protected():  # the guardrails themselves: tests/unit/test_policy.py
     resources, _ = deploy(stack_config("prod"), subnet={**SUBNET, "cidrBlock": "10.40.1.0/24"})
     assert all(r.protect for r in resources if r.type.startswith("aws:"))
 
