@@ -420,7 +420,8 @@ def test_the_token_benchmark_writes_its_rows_picture_and_summary(lab, tmp_path):
     assert node_loss[0] == "token_ms,knet_ping_interval_ms,knet_ping_timeout_ms,run,downtime_s"
     assert node_loss[1].startswith("1500,200,400,1,") and float(node_loss[1].rsplit(",", 1)[1]) > 0
     soak = list(csv.DictReader((tmp_path / "soak.csv").open()))
-    assert len(soak) == 1 and int(soak[0]["probes"]) >= 30 and int(soak[0]["membership_changes"]) >= 0
+    # corosync runs SCHED_RR: busy cores never changed the membership, even at a 500 ms token (docs/benchmarks.md)
+    assert len(soak) == 1 and int(soak[0]["probes"]) >= 30 and int(soak[0]["membership_changes"]) == 0
     # a 0.3 s cut is far inside a 1.5 s token; 6 s is past token + consensus: corosync splits
     assert (float(soak[0]["cut_survived_s"]), float(soak[0]["cut_split_s"])) == (0.3, 6.0)
     assert "| 1500:200:400 |" in summary and (tmp_path / "tradeoff.png").read_bytes()[:4] == b"\x89PNG"
