@@ -186,8 +186,7 @@ def render_user_data(s: Settings, p: OsProfile) -> str:
         runcmd.append(["chkconfig", p.httpd_service, "off"])
     else:
         runcmd.append(["systemctl", "disable", "--now", p.httpd_service])
-    if p.name == "debian12":
-        # Debian's corosync package starts a one-node default cluster; pcs sets up the real one.
+    if p.resets_packaged_cluster:
         runcmd.append(["pcs", "cluster", "destroy", "--force"])
     if not p.pcs_legacy:
         runcmd.append(["systemctl", "enable", "--now", "pcsd"])
