@@ -6,6 +6,7 @@ from typing import Any
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
+from ..services import BY_KEY
 from .types import RESERVED_PORTS, Model, PemCertificates, Port, raise_if
 
 
@@ -15,23 +16,14 @@ class ServiceTiming(Model):
     retry_s: int = Field(ge=0, le=3600)
 
 
-TIMING_DEFAULTS = {
-    # RWS keeps one long-poll per agent open: its timeout must outlast the poll.
-    "rws": {"connect_timeout_ms": 3000, "timeout_s": 300, "retry_s": 30},
-    "rp": {"connect_timeout_ms": 3000, "timeout_s": 120, "retry_s": 30},
-    # 10 s connect timeout is the guide's value for RCS.
-    "rcs": {"connect_timeout_ms": 10000, "timeout_s": 60, "retry_s": 30},
-    "interaction_receiver": {"connect_timeout_ms": 3000, "timeout_s": 120, "retry_s": 30},
-    "webdav": {"connect_timeout_ms": 3000, "timeout_s": 300, "retry_s": 30},
-}
-
-
 class ServiceTimings(Model):
-    rws: ServiceTiming = ServiceTiming(**TIMING_DEFAULTS["rws"])
-    rp: ServiceTiming = ServiceTiming(**TIMING_DEFAULTS["rp"])
-    rcs: ServiceTiming = ServiceTiming(**TIMING_DEFAULTS["rcs"])
-    interaction_receiver: ServiceTiming = ServiceTiming(**TIMING_DEFAULTS["interaction_receiver"])
-    webdav: ServiceTiming = ServiceTiming(**TIMING_DEFAULTS["webdav"])
+    """Each balancer's proxy timings; the defaults are the service catalogue's."""
+
+    rws: ServiceTiming = ServiceTiming(**BY_KEY["rws"].timing._asdict())
+    rp: ServiceTiming = ServiceTiming(**BY_KEY["rp"].timing._asdict())
+    rcs: ServiceTiming = ServiceTiming(**BY_KEY["rcs"].timing._asdict())
+    interaction_receiver: ServiceTiming = ServiceTiming(**BY_KEY["interaction_receiver"].timing._asdict())
+    webdav: ServiceTiming = ServiceTiming(**BY_KEY["webdav"].timing._asdict())
 
     @model_validator(mode="before")
     @classmethod
@@ -39,7 +31,7 @@ class ServiceTimings(Model):
         """A service given in part keeps its own defaults for the keys left out."""
         if not isinstance(data, dict):
             return data
-        return {k: {**TIMING_DEFAULTS[k], **v} if k in TIMING_DEFAULTS and isinstance(v, dict) else v for k, v in data.items()}
+        return {k: {**BY_KEY[k].timing._asdict(), **v} if k in BY_KEY and isinstance(v, dict) else v for k, v in data.items()}
 
 
 class TlsSettings(Model):

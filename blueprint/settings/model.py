@@ -174,10 +174,12 @@ class Settings(Model):
 
     @property
     def tenant_urls(self) -> dict[str, dict[str, str]]:
-        """Per tenant, the URL each GIR setting must hold (exported by the stack, printed by the lab)."""
+        """Per tenant, the URL each GIR setting must hold (exported by the stack, printed by the lab);
+        each extra WebDAV path is a destination of its own (webdav_<path>)."""
         lb = self.base_url
         return {
             t.id: {svc.gir_setting: f"{lb}/{t.id}" + (f"/{svc.gir_path}" if svc.gir_path else "") for svc in SERVICES}
+            | {f"webdav_{path}": f"{lb}/{t.id}/{path}" for path in t.webdav.extra_paths}
             for t in self.tenants
         }
 
