@@ -8,6 +8,7 @@ import pulumi
 
 from blueprint.render import render_bundle
 from blueprint.stack_config import SettingsError
+from blueprint.stacks import stack_file
 from components.stack_config import secrets_from_pulumi, settings_from_pulumi
 
 
@@ -29,7 +30,7 @@ def run() -> None:
         if settings.platform == "lab":
             from components.lab import LabPair  # the lab's pieces only where they run
 
-            config_file = Path.cwd() / "stacks" / f"Pulumi.{pulumi.get_stack()}.yaml"
+            config_file = stack_file(pulumi.get_stack(), project=Path.cwd())
             LabPair("gir-lb", settings, bundle, config_file)
         else:
             from components.aws import LoadBalancerPair
