@@ -55,6 +55,11 @@ _env.filters["sh"] = _shell_quote
 _env.globals["services"] = BY_KEY
 
 
+def render_template(name: str, **context: object) -> str:
+    """One template under templates/, with the quoting filters (q: httpd, sh: shell)."""
+    return _env.get_template(name).render(**context)
+
+
 @dataclass(frozen=True)
 class MpmSizing:
     workers_needed: int
