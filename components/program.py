@@ -11,6 +11,22 @@ from blueprint.stack_config import SettingsError
 from blueprint.stacks import stack_file
 from components.stack_config import secrets_from_pulumi, settings_from_pulumi
 
+# The language host's code for "the program showed the user an actionable error": with it the
+# CLI prints the settings problems once. A RunError exits 1, and the CLI then adds
+# "an unhandled error occurred: program exited with non-zero exit code: 1".
+ERROR_SHOWN_EXIT_CODE = 32
+
+
+class SettingsRefused(SystemExit):
+    """The stack's settings problems, already logged as one error: the program stops here."""
+
+    def __init__(self, message: str):
+        super().__init__(ERROR_SHOWN_EXIT_CODE)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
 
 def run() -> None:
     try:
@@ -40,7 +56,8 @@ def run() -> None:
             pulumi.export("instance_ids", [i.id for i in pair.hosts.instances])
             pulumi.export("private_ips", [i.private_ip for i in pair.hosts.instances])
     except SettingsError as e:
-        raise pulumi.RunError(str(e)) from None  # the key-path list, without a Python traceback
+        pulumi.log.error(str(e))  # the key-path list, without a Python traceback
+        raise SettingsRefused(str(e)) from None
 
     pulumi.export("vip", str(settings.network.vip))
     pulumi.export("base_url", settings.base_url)
