@@ -259,7 +259,7 @@ class Topology:
         box.run("ip", "route", "add", subnet, "dev", "eth0", "metric", "1000", net_only=True, check=True)
         with open(self.state / "ec2.log", "w") as log:
             proc = subprocess.Popen(
-                [*box.enter("-n"), sys.executable, "-m", "lab.ec2", str(self.state), str(stack_file)],
+                [*box.enter("-n"), sys.executable, "-m", "lab.ec2_emulator", str(self.state), str(stack_file)],
                 stdout=subprocess.PIPE,
                 stderr=log,
                 text=True,
@@ -287,7 +287,7 @@ class Topology:
             cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
         except (FileNotFoundError, ValueError, ProcessLookupError):
             return
-        if b"lab.ec2" in cmdline and str(self.state).encode() in cmdline:
+        if b"lab.ec2_emulator" in cmdline and str(self.state).encode() in cmdline:
             os.kill(pid, signal.SIGKILL)
             wait_for("the EC2 emulator to end", lambda: ended(pid), 10, 0.05)
         self.emulator_pid_file.unlink(missing_ok=True)
