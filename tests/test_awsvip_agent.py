@@ -15,7 +15,7 @@ import pytest
 from blueprint.render import render_bundle
 from blueprint.stack_config import load_stack
 from conftest import REPO
-from lab.ec2 import Identity, imds_server
+from lab.ec2_emulator import Identity, imds_server
 
 pytestmark = pytest.mark.tools
 VIP = "198.18.0.100"

@@ -8,12 +8,10 @@ import runpy
 import subprocess
 
 import pulumi
-import pulumi_harness
 import pytest
 import yaml
 from pulumi.runtime import rpc
 from pulumi.runtime.config import set_all_config
-from pulumi_harness import Ec2Instance, host_private_key, host_public_key, plain, run
 
 from blueprint.plan import build_plan
 from blueprint.render import render_bundle
@@ -21,6 +19,8 @@ from blueprint.settings import addresses_from_pool
 from blueprint.stack_config import load_stack
 from components.program import ERROR_SHOWN_EXIT_CODE, SettingsRefused
 from conftest import REPO
+from harness import pulumi_mocks as pulumi_harness
+from harness.pulumi_mocks import Ec2Instance, host_private_key, host_public_key, plain, run
 
 SSH_KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nPROGRAM-SSH-KEY\n-----END OPENSSH PRIVATE KEY-----\n"
 
@@ -112,7 +112,7 @@ def test_test_stack_goes_through_the_bastion_and_warns_about_stonith(monkeypatch
     monkeypatch.setattr(pulumi.log, "warn", lambda msg, *a, **k: warnings.append(msg))
     config = engine_config("test-example", ssh_private_key=SSH_KEY)
     resources, exports = run_program(config, ["gir-lb:ssh_private_key"], monkeypatch)
-    from pulumi_harness import plain
+    from harness.pulumi_mocks import plain
 
     for r in resources:
         if r.type == "command:remote:Command":
