@@ -28,6 +28,7 @@ from pathlib import Path
 
 from blueprint.render import THREADS_PER_CHILD, mpm_conf, mpm_sizing
 from blueprint.stack_config import parse_settings, read_stack_file
+from blueprint.stacks import stack_file
 from lab.boxes import wait_for
 from lab.live import POLL_PATH, POLLS_PER_SOURCE, Fleet, free_ports, request, start_node
 
@@ -35,7 +36,7 @@ from . import machine_line
 from .plot import capacity_curves
 
 REPO = Path(__file__).resolve().parent.parent
-LAB_STACK = REPO / "stacks" / "Pulumi.lab.yaml"
+LAB_STACK = stack_file("lab")
 SHORT_PATH = "/t1/rp/api/jobs"  # an RP path: answered at once
 HELD_WAIT_S = 240  # bound on the wait for the members to hold every poll
 GIB = 1024 * 1024  # KiB

@@ -34,6 +34,7 @@ from blueprint.drift import Finding, compare, probe_script
 from blueprint.render import render_bundle
 from blueprint.settings import Settings
 from blueprint.stack_config import load_stack
+from blueprint.stacks import stack_file
 
 from . import ec2, gateway, probing, steps
 from .boxes import Box, LabError, wait_for
@@ -77,9 +78,9 @@ class Lab:
         recorded = self.state / "stack-name"
         if stack is None:
             stack = recorded.read_text().strip() if recorded.exists() else name
-            stack = stack if (REPO / "stacks" / f"Pulumi.{stack}.yaml").exists() else "lab"
+            stack = stack if stack_file(stack).exists() else "lab"
         self.stack = stack
-        self.stack_file = REPO / "stacks" / f"Pulumi.{stack}.yaml"  # the lab's original: apply(stack_file) goes back to it
+        self.stack_file = stack_file(stack)  # the lab's original: apply(stack_file) goes back to it
         self.pulumi = PulumiStack(name, self.stack_file, REPO if name == stack else STATE_ROOT / f"gir-lb-project-{name}")
         recorded_config = self.state / "config-file"
         if config_file is None and recorded_config.exists():
