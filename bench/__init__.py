@@ -7,12 +7,10 @@ import platform
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import yaml
 
-if TYPE_CHECKING:
-    from lab.runner import Lab
+from lab.runner import Lab
 
 
 def machine_line(with_apache: bool = True) -> str:
@@ -36,8 +34,6 @@ def with_cluster(stack_file: Path, folder: Path, **cluster: int) -> Path:
 
 def on_a_lab(name: str, stack: str | None, measure: Callable[[Lab], str]) -> int:
     """Brings a lab up, runs measure(lab) on it, always takes it down, prints the summary."""
-    from lab.runner import Lab  # noqa: F811 (imported here: scale, throughput and capacity need no lab)
-
     lab = Lab(name, stack)
     try:
         lab.up()

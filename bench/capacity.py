@@ -1,14 +1,15 @@
 """Capacity of one node: agents' RWS long-polls held through the balancer against apache2's memory,
 and the latency of a short request while they are held.
 
-For each count: fake members for tenant t1 on loopback and a real apache2 in a box
-(lab/live_node.py) serving the bundle rendered for `max_agents` = that count (1 for 0); once every
+For each count: fake members for tenant t1 on loopback and a real apache2 in a box (ApacheNode
+in lab/live.py) serving the bundle rendered for `max_agents` = that count (1 for 0); once every
 worker thread is up, the idle memory is read; then `count` long-polls (`?hold=`) are opened
 through the balancer from several 127.0.0.0/8 source addresses, and when the members hold them
-(bounded wait): the PSS of every apache2 process summed (/proc/<pid>/smaps_rollup: shared pages
-counted once), processes and threads, the system's KernelStack (kernel memory that PSS leaves
-out: one stack per thread), then `--short` sequential short requests (RP) timed while the polls
-are held. PSS per held poll is the growth over the 0-held point divided by the count.
+(a bounded wait: past it the run fails): the PSS of every apache2 process summed
+(/proc/<pid>/smaps_rollup: shared pages counted once), processes and threads, the system's
+KernelStack (kernel memory that PSS leaves out: one stack per thread), then `--short` sequential
+short requests (RP) timed while the polls are held. PSS per held poll is the growth over the
+0-held point divided by the count.
 `--knob-count N` also runs the MPM variants of KNOBS at N held (each as rendered, plus one change).
 Writes capacity.csv, latencies.csv, capacity.png and summary.md to `--out`. Run as root."""
 
@@ -27,13 +28,15 @@ from pathlib import Path
 
 from blueprint.render import THREADS_PER_CHILD, mpm_conf, mpm_sizing
 from blueprint.stack_config import parse_settings, read_stack_file
+from blueprint.stacks import stack_file
+from lab.boxes import wait_for
 from lab.live import POLL_PATH, POLLS_PER_SOURCE, Fleet, free_ports, request, start_node
 
 from . import machine_line
 from .plot import capacity_curves
 
 REPO = Path(__file__).resolve().parent.parent
-LAB_STACK = REPO / "stacks" / "Pulumi.lab.yaml"
+LAB_STACK = stack_file("lab")
 SHORT_PATH = "/t1/rp/api/jobs"  # an RP path: answered at once
 HELD_WAIT_S = 240  # bound on the wait for the members to hold every poll
 GIB = 1024 * 1024  # KiB
@@ -141,12 +144,6 @@ def workers_started(port: int) -> int:
     return int(values.get("BusyWorkers", 0)) + int(values.get("IdleWorkers", 0))
 
 
-def wait_until(check, timeout: float, interval: float = 0.5) -> None:
-    deadline = time.monotonic() + timeout
-    while not check() and time.monotonic() < deadline:
-        time.sleep(interval)
-
-
 def start_holders(port: int, count: int, hold_s: float) -> list[subprocess.Popen]:
     """Holder processes (bench/hold_polls.py), one per source address, each opening its share."""
     holders = []
@@ -188,7 +185,7 @@ def hold_and_measure(point: Point, node, fleet: Fleet, hold_s: float, shorts: in
     holders = start_holders(node.http_port, point.count, hold_s)
     try:
         opened, point.connect_failed = opened_and_failed(holders, HELD_WAIT_S)
-        wait_until(lambda: fleet.held_polls() >= opened, HELD_WAIT_S)
+        wait_for("the members to hold every opened poll", lambda: fleet.held_polls() >= opened, HELD_WAIT_S, 0.5)
         point.seconds_to_hold = time.monotonic() - start
         point.held = fleet.held_polls()
         point.pss_held_kib, point.processes, point.threads = apache_memory(node)
@@ -212,7 +209,7 @@ def time_wait_sockets() -> int:
 def measure_point(workdir: Path, count: int, variant: Variant, hold_s: float, shorts: int) -> Point:
     # The previous point's closed polls sit in TIME_WAIT for 60 s on 127.0.0.1 ports; apache2 and the
     # stats requests connect from 127.0.0.1 too, and a knob run once ran out of ports (EADDRNOTAVAIL).
-    wait_until(lambda: time_wait_sockets() < 5000, 70, 1)
+    wait_for("the last point's sockets to leave TIME_WAIT", lambda: time_wait_sockets() < 5000, 70, 1)
     max_agents = max(count, 1)
     point = Point(variant.name, count, max_agents, variant.threads_per_child)
     fleet = Fleet({"t1": {}})  # new members each time: a closed poll stays "held" there until its hold ends
@@ -223,7 +220,7 @@ def measure_point(workdir: Path, count: int, variant: Variant, hold_s: float, sh
         workdir.mkdir(parents=True)
         node = start_node(workdir, settings, edit=variant.edit(settings))
         workers = mpm_sizing(max_agents, settings.httpd.headroom_percent, variant.threads_per_child).max_request_workers
-        wait_until(lambda: workers_started(node.http_port) >= workers, 120)
+        wait_for(f"apache2 to start its {workers} workers", lambda: workers_started(node.http_port) >= workers, 120, 0.5)
         point.pss_idle_kib, point.processes, point.threads = apache_memory(node)
         point.kernel_stack_idle_kib = kernel_stack_kib()
         hold_and_measure(point, node, fleet, hold_s, shorts)

@@ -1,6 +1,6 @@
 """The program's scale: wall time to validate + render the dev stack with 10, 50 and 150 tenants
 (copies of its tenants under new ids), and to run the whole Pulumi program for it under
-`pulumi.runtime` mocks (tests/pulumi_harness.py: every resource registered, no cloud), medians of
+`pulumi.runtime` mocks (harness/pulumi_mocks.py: every resource registered, no cloud), medians of
 `--repeat`. `--engine`: a real `pulumi preview` (CLI, language host, command provider: scripts/
 engine.sh) of the lab stack with as many tenants (an AWS stack cannot be previewed for real here:
 no aws provider, docs/engine.md). `--lab` (root): a real `pulumi up` of the lab from nothing, a
@@ -15,22 +15,24 @@ import copy
 import csv
 import os
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
+import pulumi
+import yaml
+
+from blueprint.render import render_bundle
+from blueprint.stack_config import load_stack
+from components.aws import LoadBalancerPair
+from harness.pulumi_mocks import run
+from lab.runner import Lab
+from lab.stack import PulumiStack
+
+from . import machine_line
+from .plot import timings_by_size
+
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO / "tests"))  # the mocks harness the tests use
-
-import yaml  # noqa: E402
-
-from blueprint.render import render_bundle  # noqa: E402
-from blueprint.stack_config import load_stack  # noqa: E402
-from lab.stack import PulumiStack  # noqa: E402
-
-from . import machine_line  # noqa: E402
-from .plot import timings_by_size  # noqa: E402
 
 
 def dev_with(tenants: int, folder: Path) -> Path:
@@ -64,8 +66,6 @@ def preview_once(stack: PulumiStack) -> None:
 
 def lab_flows(out_rows: list, repeat: int) -> list[tuple[str, float]]:
     """A real lab: `up` from nothing, a one-tenant change (`up`), a no-op `preview`; then down."""
-    from lab.runner import Lab
-
     lab = Lab(f"scale{os.getpid()}")
     timings = []
     try:
@@ -94,11 +94,6 @@ def render_once(stack_file: Path) -> None:
 
 
 def program_once(stack_file: Path) -> int:
-    import pulumi
-    from pulumi_harness import run  # type: ignore[import-not-found]  # tests/, put on the path above
-
-    from components.aws import LoadBalancerPair
-
     s = load_stack(str(stack_file))
 
     def build():

@@ -84,7 +84,7 @@ def peer_joins(lab: Lab) -> int:
 
 
 def running_token(lab: Lab) -> int:
-    out = lab.live_node().run("corosync-cmapctl", "-g", "runtime.config.totem.token", check=True).stdout
+    out = lab.running_node().run("corosync-cmapctl", "-g", "runtime.config.totem.token", check=True).stdout
     return int(out.rsplit("=", 1)[1])
 
 

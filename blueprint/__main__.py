@@ -21,13 +21,10 @@ from .drift import compare, probe_script, report
 from .render import render_bundle
 from .settings import Settings
 from .stack_config import SettingsError, load_stack
+from .stacks import stack_file
 from .topology import topology_dot
 
 REPO = Path(__file__).resolve().parent.parent
-
-
-def stack_file(stack: str) -> Path:
-    return REPO / "stacks" / f"Pulumi.{stack}.yaml"
 
 
 def load(args: argparse.Namespace) -> Settings:

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
-from .render import Bundle
+from .render import Bundle, render_template
 from .settings import Settings
 
 INSTANCE_ID_A, INSTANCE_ID_B = "{instance_id_a}", "{instance_id_b}"
@@ -41,7 +41,8 @@ class Step:
     name: str
     node: int  # index into settings.cluster.nodes
     script: str
-    phase: Phase  # an executor picks steps by phase (a tenant change runs the "httpd" phase)
+    # What the step does, in plan order. Executors run a step when its trigger changes, not by phase.
+    phase: Phase
     stdin: SecretKind | None = None  # the secret the step reads on stdin, after its payload (see encode_stdin)
     args: tuple[str, ...] = ()  # may hold INSTANCE_ID_A/B: see filled_args
     after: tuple[str, ...] = ()
@@ -98,12 +99,13 @@ def comment_out_listen(s: Settings, path: str | None = None) -> str:
 
 
 def push_script(s: Settings, bundle: Bundle) -> str:
-    """Installs the httpd files read from stdin (base64: no content is ever parsed by a shell, and
-    no argument grows with them), removes stale tenant files, writes the TLS cert/key read after
-    them, then runs httpd-reload (configtest + graceful + status check). If the new config is
-    refused, the previous files are put back, so a later restart or failover never starts httpd on
-    a config that failed its test; if the reload killed httpd or left it not serving, httpd is also
-    brought back on them (only where it ran before the push: Pacemaker owns where it runs)."""
+    """The httpd push step (templates/cluster/httpd-push.sh.j2). Installs the httpd files read from
+    stdin (base64: no content is ever parsed by a shell, and no argument grows with them), removes
+    stale tenant files, writes the TLS cert/key read after them, then runs httpd-reload (configtest +
+    graceful + status check). If the new config is refused, the previous files are put back, so a
+    later restart or failover never starts httpd on a config that failed its test; if the reload
+    killed httpd or left it not serving, httpd is also brought back on them (only where it ran
+    before the push: Pacemaker owns where it runs)."""
     p = s.profile
     tenant_dir = f"{p.server_root}/{p.tenant_dir}"
     # Everything this step owns: the tenant folder (tenants, TLS) and the files outside it.
@@ -111,89 +113,17 @@ def push_script(s: Settings, bundle: Bundle) -> str:
     if p.main_config_has_listen:
         managed.append(p.main_config)  # its Listen lines are commented out below; restored on failure
     others, _ = _push_order(s, bundle)
-    reload_b64 = base64.b64encode(bundle.scripts["httpd-reload.sh"].encode()).decode()
-    lines = [
-        "set -euo pipefail",
-        "umask 022",
-        f"managed=({' '.join(map(shlex.quote, managed))})",
-        f"tenants=({' '.join(t.id for t in s.tenants)})",
-        f"tenant_dir={shlex.quote(tenant_dir)} pidfile={shlex.quote(p.pid_file)}",
-        "backup=$(mktemp -d)",
-        "done_ok=0 reloaded=0",
-        "# How httpd runs now (argv, environment): if the reload kills it, it starts again the same way.",
-        "httpd_argv=() httpd_env=()",
-        'pid=$(cat "$pidfile" 2>/dev/null || true)',
-        'if [[ $pid =~ ^[0-9]+$ ]] && kill -0 "$pid" 2>/dev/null; then',
-        '  while IFS= read -r -d "" a; do httpd_argv+=("$a"); done < "/proc/$pid/cmdline" || true',
-        '  while IFS= read -r -d "" a; do httpd_env+=("$a"); done < "/proc/$pid/environ" || true',
-        "fi",
-        'for p in "${managed[@]}"; do',
-        '  if [ -e "$p" ]; then mkdir -p "$backup$(dirname "$p")"; cp -a "$p" "$backup$p"; fi',
-        "done",
-        "restore() {",
-        '  for p in "${managed[@]}"; do',
-        '    rm -rf "$p"',
-        '    if [ -e "$backup$p" ]; then cp -a "$backup$p" "$p"; fi',
-        "  done",
-        "}",
-        f'reload() {{ printf %s {shlex.quote(reload_b64)} | base64 -d | bash -s -- "$@"; }}',
-        "# After the restore: a live httpd reloads them gracefully, a dead one starts as it ran before.",
-        "# (No bare `return` here: in the EXIT trap it would return the script's exit status.)",
-        "bring_back() {",
-        '  pid=$(cat "$pidfile" 2>/dev/null || true)',
-        '  if [[ $pid =~ ^[0-9]+$ ]] && kill -0 "$pid" 2>/dev/null; then',
-        "    reload",
-        '  elif [ "${#httpd_argv[@]}" -gt 0 ]; then',
-        '    (cd / && env -i ${httpd_env[@]+"${httpd_env[@]}"} "${httpd_argv[@]}") </dev/null >"$backup/start.log" 2>&1 ||',
-        '      cat "$backup/start.log" >&2',
-        "    reload serving",
-        "  else",
-        "    return 1",
-        "  fi",
-        "}",
-        "finish() {",
-        '  if [ "$done_ok" != 1 ]; then',
-        "    restore",
-        '    if [ "$reloaded" != 1 ]; then',
-        '      echo "httpd-push: failed on $(hostname); previous files restored, nothing reloaded" >&2',
-        "    elif bring_back; then",
-        '      echo "httpd-push: failed on $(hostname); previous files restored, httpd serves them again" >&2',
-        "    else",
-        '      echo "httpd-push: failed on $(hostname); previous files restored, but httpd is NOT serving;'
-        ' start it again (pcs resource cleanup webserver)" >&2',
-        "    fi",
-        "  fi",
-        '  rm -rf "$backup"',
-        "}",
-        "# Any failure from here on (a bad file, a refused config, a failed reload) puts the previous files back.",
-        "trap finish EXIT",
-        'install_file() { mkdir -p "$(dirname "$1")"; base64 -d > "$1.new"; mv "$1.new" "$1"; }',
-        'read_b64() { IFS= read -r b64 || { echo "httpd-push: stdin ended before every file was read" >&2; exit 1; }; }',
-        "# stdin (encode_stdin): one base64 line per file, in this order, then the TLS certificate and key.",
-    ]
-    lines += [f'read_b64; printf %s "$b64" | install_file {shlex.quote(path)}' for path in others]
-    lines += [
-        'for t in "${tenants[@]}"; do read_b64; printf %s "$b64" | install_file "$tenant_dir/loadbalancer_$t.conf"; done',
-        'for f in "$tenant_dir"/loadbalancer_*.conf; do',
-        '  t=${f##*/loadbalancer_}; case " ${tenants[*]} " in *" ${t%.conf} "*) ;; *) rm -f -- "$f" ;; esac',
-        "done",
-    ]
-    if bundle.secret_files:
-        crt, key = sorted(bundle.secret_files)  # server.crt, server.key
-        lines += [
-            f'read_b64; printf %s "$b64" | install_file {shlex.quote(crt)}',
-            f'read_b64; (umask 077; printf %s "$b64" | install_file {shlex.quote(key)})',
-        ]
-    if p.main_config_has_listen:
-        lines.append(comment_out_listen(s))
-    lines += [
-        "rc=0",
-        "reload || rc=$?",
-        'if [ "$rc" = 2 ]; then reloaded=1; fi  # httpd took the new files and died or does not serve',
-        '[ "$rc" = 0 ] || exit "$rc"',
-        "done_ok=1",
-    ]
-    return "\n".join(lines) + "\n"
+    return render_template(
+        "cluster/httpd-push.sh.j2",
+        s=s,
+        p=p,
+        managed=managed,
+        tenant_dir=tenant_dir,
+        reload_b64=base64.b64encode(bundle.scripts["httpd-reload.sh"].encode()).decode(),
+        others=others,
+        tls_files=sorted(bundle.secret_files),  # server.crt, server.key
+        listen_off=comment_out_listen(s) if p.main_config_has_listen else None,
+    )
 
 
 def build_plan(s: Settings, bundle: Bundle) -> list[Step]:

@@ -1,10 +1,24 @@
 """What differs between the supported operating systems: httpd 2.2 vs 2.4, paths, packages,
-cman vs corosync 3, pcs 0.9 vs 0.10+ syntax. Pure data."""
+cman vs corosync 3, pcs 0.9 vs 0.10+ syntax, where each may run. Pure data: the settings rules,
+the renderer and the components read these fields and never name a profile, so adding an
+operating system is one entry here (CONTRIBUTING.md)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+
+PLATFORMS = ("aws", "lab", "lan")  # gir-lb:platform
+DEFAULT_PROFILE = "rhel9"  # gir-lb:os_profile left out
+
+
+@dataclass(frozen=True)
+class AmiLookup:
+    """How the program finds the image on AWS: the newest AMI of `owner` whose name matches."""
+
+    owner: str
+    name_filter: str
 
 
 @dataclass(frozen=True)
@@ -35,8 +49,18 @@ class OsProfile:
     pcs_legacy: bool  # pcs 0.9 command syntax
     init: str  # "sysv" | "systemd"
     httpd_service: str
-    ami_owner: str
-    ami_name_filter: str
+    # Where it may not run, and why (a refused stack shows it, followed by the profiles that do run
+    # there); it runs on the other PLATFORMS.
+    not_on: Mapping[str, str]
+    ami: AmiLookup | None  # only a profile that runs on aws has one
+    transport: str  # the corosync transport its cluster stack runs: "udpu" (cman) | "knet" (corosync 3)
+    token_default_ms: int  # the totem token when cluster.token_ms is left out
+    # Debian's corosync package starts a one-node default cluster at install: pcs must destroy it.
+    resets_packaged_cluster: bool
+
+    @property
+    def platforms(self) -> tuple[str, ...]:
+        return tuple(p for p in PLATFORMS if p not in self.not_on)
 
     @property
     def tenant_dir(self) -> str:
@@ -56,8 +80,10 @@ _RHEL_COMMON: dict[str, Any] = dict(
     system_ca_file="/etc/pki/tls/certs/ca-bundle.crt",
     apache_modules=(),
     httpd_service="httpd",
-    ami_owner="309956199498",  # Red Hat
+    resets_packaged_cluster=False,
 )
+RED_HAT = "309956199498"
+LAB_IS_DEBIAN = "the lab runs Debian 12 in network namespaces"
 
 PROFILES: dict[str, OsProfile] = {
     "rhel6": OsProfile(
@@ -72,7 +98,14 @@ PROFILES: dict[str, OsProfile] = {
         cluster_stack="cman",
         pcs_legacy=True,
         init="sysv",
-        ami_name_filter="RHEL-6.10_HVM*-x86_64-*",
+        not_on={
+            "aws": "RHEL 6 has neither awsvip nor fence_aws, so its VIP cannot move on AWS",
+            "lab": LAB_IS_DEBIAN,
+        },
+        ami=None,
+        transport="udpu",
+        # cman's own default; Red Hat tests it between 5000 and 300000 ms.
+        token_default_ms=10000,
         **_RHEL_COMMON,
     ),
     **{
@@ -96,7 +129,10 @@ PROFILES: dict[str, OsProfile] = {
             cluster_stack="corosync3",
             pcs_legacy=False,
             init="systemd",
-            ami_name_filter=f"RHEL-{version}.*_HVM-*-x86_64-*",
+            not_on={"lab": LAB_IS_DEBIAN},
+            ami=AmiLookup(owner=RED_HAT, name_filter=f"RHEL-{version}.*_HVM-*-x86_64-*"),
+            transport="knet",
+            token_default_ms=3000,  # corosync 3 on RHEL 8.4 and later
             **_RHEL_COMMON,
         )
         for name, version in (("rhel8", "8"), ("rhel9", "9"))
@@ -131,7 +167,10 @@ PROFILES: dict[str, OsProfile] = {
         pcs_legacy=False,
         init="systemd",
         httpd_service="apache2",
-        ami_owner="136693071363",  # Debian
-        ami_name_filter="debian-12-amd64-*",
+        not_on={"aws": "debian12 is the local lab's profile, not for AWS"},
+        ami=None,
+        transport="knet",
+        token_default_ms=3000,
+        resets_packaged_cluster=True,
     ),
 }

@@ -55,6 +55,11 @@ _env.filters["sh"] = _shell_quote
 _env.globals["services"] = BY_KEY
 
 
+def render_template(name: str, **context: object) -> str:
+    """One template under templates/, with the quoting filters (q: httpd, sh: shell)."""
+    return _env.get_template(name).render(**context)
+
+
 @dataclass(frozen=True)
 class MpmSizing:
     workers_needed: int
@@ -186,8 +191,7 @@ def render_user_data(s: Settings, p: OsProfile) -> str:
         runcmd.append(["chkconfig", p.httpd_service, "off"])
     else:
         runcmd.append(["systemctl", "disable", "--now", p.httpd_service])
-    if p.name == "debian12":
-        # Debian's corosync package starts a one-node default cluster; pcs sets up the real one.
+    if p.resets_packaged_cluster:
         runcmd.append(["pcs", "cluster", "destroy", "--force"])
     if not p.pcs_legacy:
         runcmd.append(["systemctl", "enable", "--now", "pcsd"])

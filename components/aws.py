@@ -53,11 +53,9 @@ class Network(pulumi.ComponentResource):
         for cidr in s.network.admin_cidrs:
             rules.append((f"ssh-{cidr}", "tcp", 22, 22, {"cidr_ipv4": str(cidr)}))
         self_ref = {"referenced_security_group_id": self.group.id}
-        if s.profile.cluster_stack == "cman":
-            rules.append(("corosync-udpu", "udp", 5404, 5406, self_ref))
-        else:
-            rules.append(("corosync-knet", "udp", 5405, 5405, self_ref))
-            rules.append(("pcsd", "tcp", 2224, 2224, self_ref))
+        # Only corosync 3 profiles run on AWS (OsProfile.not_on): knet on 5405, and pcsd.
+        rules.append(("corosync-knet", "udp", 5405, 5405, self_ref))
+        rules.append(("pcsd", "tcp", 2224, 2224, self_ref))
         for rule_name, proto, low, high, source in rules:
             aws.vpc.SecurityGroupIngressRule(
                 f"{name}-{rule_name.replace('/', '_')}",
@@ -221,12 +219,13 @@ class Hosts(pulumi.ComponentResource):
 def find_ami(s: Settings) -> str:
     if s.ami.id:
         return s.ami.id
-    p = s.profile
+    lookup = s.profile.ami
+    assert lookup is not None, "the settings refuse a profile without AMI data on aws"
     ami = aws.ec2.get_ami(
-        owners=[s.ami.owner or p.ami_owner],
+        owners=[s.ami.owner or lookup.owner],
         most_recent=True,
         filters=[
-            aws.ec2.GetAmiFilterArgs(name="name", values=[s.ami.name_filter or p.ami_name_filter]),
+            aws.ec2.GetAmiFilterArgs(name="name", values=[s.ami.name_filter or lookup.name_filter]),
             aws.ec2.GetAmiFilterArgs(name="architecture", values=["x86_64"]),
         ],
     )

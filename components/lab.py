@@ -71,7 +71,7 @@ class LabPair(pulumi.ComponentResource):
         client_key = KeyPair(f"{name}-ssh-key", child)
         # The switch, client, fake members, EC2 emulator (lab-aws) and the SSH gateway. The fake
         # members are started from the stack's members when the lab is made; like real GIR servers
-        # they are not the balancer's to change (a member added later: python -m lab member).
+        # they are not the balancer's to change (a member added later: lab.topology.start_member).
         world = local.Command(
             f"{name}-world",
             create=_lab_command("world", "up", "--name", lab, "--config", str(config_file)),

@@ -8,7 +8,24 @@ import pulumi
 
 from blueprint.render import render_bundle
 from blueprint.stack_config import SettingsError
+from blueprint.stacks import stack_file
 from components.stack_config import secrets_from_pulumi, settings_from_pulumi
+
+# The language host's code for "the program showed the user an actionable error": with it the
+# CLI prints the settings problems once. A RunError exits 1, and the CLI then adds
+# "an unhandled error occurred: program exited with non-zero exit code: 1".
+ERROR_SHOWN_EXIT_CODE = 32
+
+
+class SettingsRefused(SystemExit):
+    """The stack's settings problems, already logged as one error: the program stops here."""
+
+    def __init__(self, message: str):
+        super().__init__(ERROR_SHOWN_EXIT_CODE)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
 
 
 def run() -> None:
@@ -29,7 +46,7 @@ def run() -> None:
         if settings.platform == "lab":
             from components.lab import LabPair  # the lab's pieces only where they run
 
-            config_file = Path.cwd() / "stacks" / f"Pulumi.{pulumi.get_stack()}.yaml"
+            config_file = stack_file(pulumi.get_stack(), project=Path.cwd())
             LabPair("gir-lb", settings, bundle, config_file)
         else:
             from components.aws import LoadBalancerPair
@@ -39,7 +56,8 @@ def run() -> None:
             pulumi.export("instance_ids", [i.id for i in pair.hosts.instances])
             pulumi.export("private_ips", [i.private_ip for i in pair.hosts.instances])
     except SettingsError as e:
-        raise pulumi.RunError(str(e)) from None  # the key-path list, without a Python traceback
+        pulumi.log.error(str(e))  # the key-path list, without a Python traceback
+        raise SettingsRefused(str(e)) from None
 
     pulumi.export("vip", str(settings.network.vip))
     pulumi.export("base_url", settings.base_url)

@@ -1,9 +1,11 @@
 """A fake GIR member: a tiny asyncio HTTP/1.1 server (keep-alive aware) that answers with its
 name and the path it received. Run one process per member:
 
-    python fake_member.py --name t1-rws-1 --port 9101 [--host 127.0.0.1] [--route T1RWS1] [--kind rcs] [--tls CERT KEY]
+    python fake_member.py --name t1-rws-1 --port 9101 [--host 127.0.0.1] [--kind rws] [--route T1RWS1] [--tls CERT KEY]
 
-Used by the live tests (on loopback) and by the lab (inside its backends namespace).
+Used by the live tests (on loopback) and by the lab (inside its backends namespace). `--kind`: the
+service it stands in for (its key in blueprint/services.py; plain by default), `--route`: the
+member's route, if it has one.
 
 - `?hold=S` holds the request S seconds (an RWS long-poll); `GET /__stats` (direct, not through
   the balancer) reports {"served", "held"}.

@@ -27,6 +27,7 @@ from blueprint.plan import Step, build_plan, encode_stdin
 from blueprint.profiles import PROFILES
 from blueprint.render import render_bundle
 from blueprint.services import SERVICES as CATALOGUE
+from blueprint.settings import Tenant
 from lab.boxes import Box, reaper_command
 
 MEMBER = Path(__file__).resolve().parent / "fake_member.py"
@@ -113,21 +114,37 @@ class Member:
         return json.loads(request("GET", "/__stats", port=self.port, timeout=5, tls=bool(self.tls)).body)
 
 
+def tenant_entry(tid: str, urls: dict[str, list[str]]) -> dict:
+    """Tenant `tid` as a stack file writes it, with the members at `urls` (by service key): RWS
+    routes T1RWS1.., RCS applications "T1 RCS 1".., every WebDAV member after the first a hot
+    standby, and one extra WebDAV path."""
+    tag = tid.upper()
+    return {
+        "id": tid,
+        "rws": {"members": [{"url": u, "route": f"{tag}RWS{i + 1}"} for i, u in enumerate(urls["rws"])]},
+        "rp": {"members": [{"url": u} for u in urls["rp"]]},
+        "rcs": {"members": [{"url": u, "app_name": f"{tag} RCS {i + 1}"} for i, u in enumerate(urls["rcs"])]},
+        "interaction_receiver": {"members": [{"url": u} for u in urls["interaction_receiver"]]},
+        "webdav": {
+            "members": [{"url": u, **({"hot_standby": True} if i else {})} for i, u in enumerate(urls["webdav"])],
+            "extra_paths": ["dest2"],
+        },
+    }
+
+
 class Fleet:
-    """Every member of every tenant, keyed ("t1", "rws", 0)."""
+    """Every member of every tenant, keyed ("t1", "rws", 0): a fake of its service (the key), with
+    the route the settings give it (RWS: its route; RCS: from its application name)."""
 
     def __init__(self, tenants: dict[str, dict[str, int]], tls_members: dict | None = None):
         self.members: dict[tuple[str, str, int], Member] = {}
         specs = [(t, svc, i) for t, counts in tenants.items() for svc in SERVICES for i in range(counts.get(svc, 2))]
         for (tid, svc, i), port in zip(specs, free_ports(len(specs)), strict=True):
-            route = {"rws": f"{tid.upper()}RWS{i + 1}", "rcs": f"{tid.upper()}_RCS_{i + 1}"}.get(svc, "")
-            self.members[(tid, svc, i)] = Member(
-                name=f"{tid}-{svc}-{i + 1}",
-                port=port,
-                route=route,
-                kind="rcs" if svc == "rcs" else "plain",
-                tls=(tls_members or {}).get((tid, svc, i)),
-            )
+            tls = (tls_members or {}).get((tid, svc, i))
+            self.members[(tid, svc, i)] = Member(name=f"{tid}-{svc}-{i + 1}", port=port, kind=svc, tls=tls)
+        for tid in tenants:
+            for svc, i, m in Tenant.model_validate(self.tenant_config(tid)).members:
+                self.members[(tid, svc, i)].route = getattr(m, "route", None) or ""
 
     def __getitem__(self, key) -> Member:
         return self.members[key]
@@ -146,20 +163,9 @@ class Fleet:
         return sum(m.stats()["held"] for (t, svc, _), m in self.members.items() if t == tid and svc == "rws")
 
     def tenant_config(self, tid: str) -> dict:
-        def members(svc):
-            return [m for (t, s, _), m in sorted(self.members.items()) if t == tid and s == svc]
-
-        return {
-            "id": tid,
-            "rws": {"members": [{"url": m.url, "route": m.route} for m in members("rws")]},
-            "rp": {"members": [{"url": m.url} for m in members("rp")]},
-            "rcs": {"members": [{"url": m.url, "app_name": m.route.replace("_", " ")} for m in members("rcs")]},
-            "interaction_receiver": {"members": [{"url": m.url} for m in members("interaction_receiver")]},
-            "webdav": {
-                "members": [{"url": m.url, **({"hot_standby": True} if i else {})} for i, m in enumerate(members("webdav"))],
-                "extra_paths": ["dest2"],
-            },
-        }
+        """Tenant `tid` as a stack file writes it (tenant_entry), with these members."""
+        urls = {svc: [m.url for (t, s, _), m in sorted(self.members.items()) if (t, s) == (tid, svc)] for svc in SERVICES}
+        return tenant_entry(tid, urls)
 
 
 @dataclass

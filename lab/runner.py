@@ -34,6 +34,7 @@ from blueprint.drift import Finding, compare, probe_script
 from blueprint.render import render_bundle
 from blueprint.settings import Settings
 from blueprint.stack_config import load_stack
+from blueprint.stacks import stack_file
 
 from . import ec2, gateway, probing, steps
 from .boxes import Box, LabError, wait_for
@@ -77,9 +78,9 @@ class Lab:
         recorded = self.state / "stack-name"
         if stack is None:
             stack = recorded.read_text().strip() if recorded.exists() else name
-            stack = stack if (REPO / "stacks" / f"Pulumi.{stack}.yaml").exists() else "lab"
+            stack = stack if stack_file(stack).exists() else "lab"
         self.stack = stack
-        self.stack_file = REPO / "stacks" / f"Pulumi.{stack}.yaml"  # the lab's original: apply(stack_file) goes back to it
+        self.stack_file = stack_file(stack)  # the lab's original: apply(stack_file) goes back to it
         self.pulumi = PulumiStack(name, self.stack_file, REPO if name == stack else STATE_ROOT / f"gir-lb-project-{name}")
         recorded_config = self.state / "config-file"
         if config_file is None and recorded_config.exists():
@@ -94,7 +95,9 @@ class Lab:
         if self._settings is None:
             source = self.config_file if self.config_file.exists() else self.stack_file
             s = load_stack(str(source))
-            if s.platform != "lab":  # the model holds a lab stack to debian12, vip_mode l2, fencing disabled
+            # The model holds a lab stack to debian12; either VIP mode: lab-aws runs vip_mode aws and
+            # fence_aws against the EC2 emulator.
+            if s.platform != "lab":
                 raise LabError(f"{source.name}: the lab runs only stacks with gir-lb:platform: lab, not {s.platform}")
             self._settings = s
         return self._settings
@@ -110,7 +113,8 @@ class Lab:
     def box(self, name: str) -> Box:
         return Box(self.state, name)
 
-    def live_node(self) -> Box:
+    def running_node(self) -> Box:
+        """A node whose box runs (the first), to ask the cluster from."""
         for node in self.nodes:
             if node.pid:
                 return node
@@ -289,7 +293,8 @@ class Lab:
         say(f"up in {time.monotonic() - t0:.1f}s; VIP {s.network.vip} on {self.where('webserver')}")
         for tid, urls in s.tenant_urls.items():  # what the stack exports
             say(f"  {tid}: " + "  ".join(f"{key} {url}" for key, url in urls.items()))
-        say(f"try: scripts/lab.sh status --name {self.name}; scripts/lab.sh failover --node --name {self.name}")
+        named = "" if self.name == "lab" else f" --name {self.name}"
+        say(f"next (as root): scripts/lab.sh status{named}; scripts/lab.sh failover --node{named}; scripts/lab.sh down{named}")
 
     def where(self, resource: str) -> str | None:
         """The node `resource` runs on, as any running node sees it (a node cut off from the other
@@ -306,7 +311,7 @@ class Lab:
         """Why nothing runs where it should, when the cluster waits for fencing: the nodes lost and
         not yet fenced, the pending and failed fencing actions; and whether the EC2 API answers
         (on a healthy pair too: it cannot move the VIP or fence without it)."""
-        node = self.live_node()
+        node = self.running_node()
         mon = node.run("crm_mon", "-1").stdout.splitlines()
         lines = []
         for line in mon:
@@ -333,7 +338,7 @@ class Lab:
         return lines
 
     def status(self) -> dict:
-        node = self.live_node()
+        node = self.running_node()
         pcs = node.run("pcs", "status").stdout
         summary = [line for line in pcs.splitlines() if line.strip().startswith(("*", "Node", "Online", "OFFLINE"))][:12]
         health = self.tenant_health()
@@ -387,7 +392,9 @@ class Lab:
 
     def wait_both_online(self, timeout: float = 120) -> None:
         names = " ".join(sorted(n.name for n in self.settings.cluster.nodes))
-        wait_for("both nodes online", lambda: f"Online: [ {names} ]" in self.live_node().run("crm_mon", "-1").stdout, timeout, 1)
+        wait_for(
+            "both nodes online", lambda: f"Online: [ {names} ]" in self.running_node().run("crm_mon", "-1").stdout, timeout, 1
+        )
 
     def failover(self, kind: str) -> Failover:
         """Under a probe of the VIP every 100 ms: `node` cuts the active node's power, `httpd` SIGKILLs
@@ -435,7 +442,7 @@ class Lab:
             self.cut_cluster_link(False)  # the fenced node came back without the cut
             self.wait_both_online()
         else:
-            self.live_node().run("pcs", "resource", "cleanup", "webserver")
+            self.running_node().run("pcs", "resource", "cleanup", "webserver")
         wait_for("webserver to run again", lambda: self.where("webserver"), 60, 0.5)
         self.wait_serving(60)
         if measured is None:

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import yaml
 
+from blueprint.stacks import stack_file
+
 from .boxes import LabError
 
 REPO = Path(__file__).resolve().parent.parent
@@ -30,14 +32,14 @@ TIMEOUT_S = 1800
 class PulumiStack:
     def __init__(self, name: str, template: Path, project: Path):
         self.name, self.template, self.project = name, template, project
-        self.config_file = project / "stacks" / f"Pulumi.{name}.yaml"
+        self.config_file = stack_file(name, project)
 
     # ---- running the CLI ---------------------------------------------------------------------------
 
     def ensure_project(self) -> None:
         if self.project == REPO:
             return
-        (self.project / "stacks").mkdir(parents=True, exist_ok=True)
+        self.config_file.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(REPO / "Pulumi.yaml", self.project / "Pulumi.yaml")
         for name in LINKED:
             link = self.project / name

@@ -259,7 +259,7 @@ class Topology:
         box.run("ip", "route", "add", subnet, "dev", "eth0", "metric", "1000", net_only=True, check=True)
         with open(self.state / "ec2.log", "w") as log:
             proc = subprocess.Popen(
-                [*box.enter("-n"), sys.executable, "-m", "lab.ec2", str(self.state), str(stack_file)],
+                [*box.enter("-n"), sys.executable, "-m", "lab.ec2_emulator", str(self.state), str(stack_file)],
                 stdout=subprocess.PIPE,
                 stderr=log,
                 text=True,
@@ -287,7 +287,7 @@ class Topology:
             cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
         except (FileNotFoundError, ValueError, ProcessLookupError):
             return
-        if b"lab.ec2" in cmdline and str(self.state).encode() in cmdline:
+        if b"lab.ec2_emulator" in cmdline and str(self.state).encode() in cmdline:
             os.kill(pid, signal.SIGKILL)
             wait_for("the EC2 emulator to end", lambda: ended(pid), 10, 0.05)
         self.emulator_pid_file.unlink(missing_ok=True)
@@ -305,8 +305,8 @@ class Topology:
         ports = []
         for t in self.settings.tenants:
             for svc, i, m in t.members:
-                route = t.rcs.members[i].route if svc == "rcs" else None
-                ports.append(self.start_member(f"{t.id}-{svc}-{i + 1}", m.url, route, wait=False))
+                name = f"{t.id}-{svc}-{i + 1}"
+                ports.append(self.start_member(name, m.url, kind=svc, route=getattr(m, "route", None), wait=False))
         self.wait_listening(ports)
         return box
 
@@ -315,17 +315,18 @@ class Topology:
         box = self.box("backends")
         wait_for("the fake members", lambda: box.run("bash", "-c", probe, net_only=True).returncode == 0, 30, 0.2)
 
-    def start_member(self, name: str, url: str, rcs_route: str | None = None, wait: bool = True) -> int:
+    def start_member(self, name: str, url: str, kind: str = "plain", route: str | None = None, wait: bool = True) -> int:
         """A fake GIR member in the backends box, answering as `name` at `url`; returns once it listens.
-        The lab starts the stack's members once; a member added later is started by this (as a real
-        GIR server exists before it is added to the balancer)."""
+        `kind` and `route` as in lab/fake_member.py (the service's key; the member's route, if it has
+        one). The lab starts the stack's members once; a member added later is started by this (as
+        a real GIR server exists before it is added to the balancer)."""
         box = self.box("backends")
         host, port = urlsplit(url).hostname, urlsplit(url).port
         if host != self.backend_ip:
             raise LabError(f"{url}: the lab's fake members live at {self.backend_ip}")
-        args = ["--name", name, "--host", self.backend_ip, "--port", str(port)]
-        if rcs_route:
-            args += ["--kind", "rcs", "--route", rcs_route]
+        args = ["--name", name, "--host", self.backend_ip, "--port", str(port), "--kind", kind]
+        if route:
+            args += ["--route", route]
         command = shlex.join(["setsid", "/usr/bin/python3", str(FAKE_MEMBER), *args])
         box.run("bash", "-c", f"{command} >/dev/null 2>&1 &", check=True)
         assert port is not None  # the model requires a port

@@ -13,10 +13,10 @@ from pathlib import Path
 import yaml
 
 from blueprint.stack_config import load_stack
+from blueprint.stacks import STACKS_DIR, stack_file, stack_files, stack_name
 
 REPO = Path(__file__).resolve().parent.parent
-STACKS = REPO / "stacks"
-TEST_TEMPLATE = STACKS / "Pulumi.test-example.yaml"
+TEST_TEMPLATE = stack_file("test-example")
 TEST_STACK = re.compile(r"^test-pr-[1-9][0-9]{0,8}$")
 # A change to any of these can change what every stack deploys.
 SHARED = ("blueprint/", "components/", "templates/", "policy/", "__main__.py", "Pulumi.yaml", "requirements.txt")
@@ -27,8 +27,8 @@ def deployed_stacks() -> list[str]:
     """Stacks the pipeline previews and deploys: the AWS stack files, not the lab's, not the
     test template (test stacks are made from it per pull request)."""
     names = []
-    for path in sorted(STACKS.glob("Pulumi.*.yaml")):
-        name = path.name.removeprefix("Pulumi.").removesuffix(".yaml")
+    for path in stack_files():
+        name = stack_name(path)
         if not name.startswith("test-") and load_stack(str(path)).platform == "aws":
             names.append(name)
     return names
@@ -40,7 +40,7 @@ def changed_stacks(changed_paths: list[str]) -> list[str]:
     every = deployed_stacks()
     if any(p.startswith(SHARED) for p in changed_paths):
         return every
-    touched = {Path(p).name.removeprefix("Pulumi.").removesuffix(".yaml") for p in changed_paths if p.startswith("stacks/")}
+    touched = {stack_name(p) for p in changed_paths if p.startswith(f"{STACKS_DIR}/")}
     return [s for s in every if s in touched]
 
 
@@ -85,7 +85,7 @@ def write_test_stack(pr_number: str) -> Path:
     name = test_stack_name(pr_number)
     doc = yaml.safe_load(TEST_TEMPLATE.read_text())
     doc["config"]["gir-lb:environment"] = name
-    target = STACKS / f"Pulumi.{name}.yaml"
+    target = stack_file(name)
     made_by = f"# made by scripts/ci/test-stack.sh from {TEST_TEMPLATE.name} for pull request {pr_number}\n"
     target.write_text(made_by + yaml.safe_dump(doc, sort_keys=False))
     load_stack(str(target))  # refuse a template that no longer validates, before any cloud call

@@ -13,6 +13,8 @@ import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from blueprint.stacks import stack_name
+
 from . import changed_paths, changed_stacks, pr_comment, stale_test_stacks, write_test_stack
 
 
@@ -35,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
         print(text, end="")
     elif args.command == "test-stack":
         try:
-            print(write_test_stack(args.pr).name.removeprefix("Pulumi.").removesuffix(".yaml"))
+            print(stack_name(write_test_stack(args.pr)))
         except ValueError as exc:
             print(f"test-stack: {exc}", file=sys.stderr)
             return 2

@@ -1,5 +1,6 @@
 #!/bin/bash
-# README command 1: the local lab. `scripts/lab.sh [up|status|failover --node|--httpd|--split|down] [--name NAME] [--stack lab-aws]`
+# README command 1: the local lab. `scripts/lab.sh [VERB] [--name NAME] [--stack lab-aws]`, VERB one of
+# up (the default), status, failover --node|--httpd|--split, apply STACK_FILE, replace NODE, drift, down.
 # As root it installs the Debian packages the lab needs once (apt-get), then runs `python -m lab`.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -1,5 +1,6 @@
 #!/bin/bash
-# README command 1: render a stack's bundle offline into build/<stack> (default: dev).
+# Renders a stack's bundle offline into build/<stack> (default: dev), for review: no Pulumi engine,
+# nothing created (README: "To only render a stack's files for review").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 stack=${1:-dev}

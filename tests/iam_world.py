@@ -32,7 +32,7 @@ from moto.server import ThreadedMotoServer  # noqa: E402
 
 from blueprint.iam import agent_policy  # noqa: E402
 from blueprint.stack_config import parse_settings  # noqa: E402
-from lab.ec2 import Identity, imds_server, launch, moto_projection  # noqa: E402
+from lab.ec2_emulator import Identity, imds_server, launch, moto_projection  # noqa: E402
 from tests.conftest import base_config  # noqa: E402
 
 ACCOUNT = "123456789012"  # moto's default account: the users below live in it

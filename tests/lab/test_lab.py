@@ -169,7 +169,7 @@ def test_active_node_killed_the_other_serves(lab):
     print(f"\nnode loss: downtime {downtime:.2f}s")
     assert downtime < SANITY_DOWNTIME_S
     assert lab.where("webserver") not in (None, before)
-    assert "Online: [ lab-a lab-b ]" in lab.live_node().run("crm_mon", "-1").stdout  # it rejoined
+    assert "Online: [ lab-a lab-b ]" in lab.running_node().run("crm_mon", "-1").stdout  # it rejoined
 
 
 def steps_of(lab: Lab) -> list:
@@ -205,7 +205,7 @@ def test_cluster_timers_and_the_monitor_interval_change_live_without_a_failover(
     assert list(ran) == ["cluster-setup", "cluster-resources"]
     wanted = {"totem.token": 1500, "totem.interface.0.knet_ping_interval": 200, "totem.interface.0.knet_ping_timeout": 400}
     assert runtime_timers(lab) == [wanted, wanted]
-    cib = lab.live_node().run("cibadmin", "-Q", check=True).stdout
+    cib = lab.running_node().run("cibadmin", "-Q", check=True).stdout
     assert 'id="webserver-monitor-interval-7s"' in cib and "webserver-monitor-interval-2s" not in cib
     assert lab.where("webserver") == active and [r for r in rows if r.status != 200] == []
     assert lab.apply(changed) == {}  # converged: nothing runs again
@@ -235,7 +235,7 @@ def test_replacing_the_standby_rejoins_it_with_no_failed_request(lab):
     index = lab.node_index(standby)
     assert list(ran) == [f"prepare-{index}", f"cluster-join-{index}", f"httpd-push-{index}"]
     assert "adding it again" in ran[f"cluster-join-{index}"]
-    assert "Online: [ lab-a lab-b ]" in lab.live_node().run("crm_mon", "-1").stdout
+    assert "Online: [ lab-a lab-b ]" in lab.running_node().run("crm_mon", "-1").stdout
     assert lab.where("webserver") == active
     print(f"\nstandby replaced: {len(rows)} probes, {sum(r.status != 200 for r in rows)} failed")
     assert len(rows) > 50 and [r for r in rows if r.status != 200] == []
@@ -256,7 +256,7 @@ def test_replacing_the_active_node_fails_over_once_then_it_rejoins(lab):
     print(f"\nactive replaced: downtime {downtime}s, then it rejoined as standby")
     assert downtime is not None and 0 < downtime < SANITY_DOWNTIME_S
     assert lab.where("webserver") == other  # the VIP stays where it failed over to
-    assert "Online: [ lab-a lab-b ]" in lab.live_node().run("crm_mon", "-1").stdout
+    assert "Online: [ lab-a lab-b ]" in lab.running_node().run("crm_mon", "-1").stdout
     assert lab.tenant_health()["t2"]["webdav"].startswith("t2-webdav-")
 
 
@@ -277,7 +277,7 @@ def test_a_new_hacluster_password_reaches_both_nodes_without_a_failover(lab):
 def test_every_step_again_changes_nothing(lab):
     """What a new SSH key causes on AWS: every command runs again. Nothing moves, nothing fails."""
     active = lab.where("webserver")
-    cib_before = lab.live_node().run("pcs", "cluster", "cib", check=True).stdout
+    cib_before = lab.running_node().run("pcs", "cluster", "cib", check=True).stdout
     probe = lab.start_probe(max_seconds=120)
     time.sleep(0.5)
     ran = lab.rerun_every_step()
@@ -286,7 +286,7 @@ def test_every_step_again_changes_nothing(lab):
     assert len(ran) == len(steps_of(lab)) and lab.where("webserver") == active
     assert len(rows) > 50 and [r for r in rows if r.status != 200] == []
     config = lambda cib: cib.split("<configuration>")[1].split("</configuration>")[0]  # noqa: E731
-    assert config(lab.live_node().run("pcs", "cluster", "cib", check=True).stdout) == config(cib_before)
+    assert config(lab.running_node().run("pcs", "cluster", "cib", check=True).stdout) == config(cib_before)
 
 
 SSH_STAND_IN = """#!{python}
@@ -395,7 +395,7 @@ def test_the_httpd_monitor_benchmark_writes_its_rows_picture_and_summary(lab, tm
     rows = (tmp_path / "downtimes.csv").read_text().splitlines()
     assert rows[0] == "httpd_monitor_s,run,downtime_s" and rows[1].startswith("3,1,")
     assert "| 3 |" in summary and (tmp_path / "downtimes.png").read_bytes()[:4] == b"\x89PNG"
-    live = lab.live_node().run("pcs", "resource", "config", "webserver").stdout
+    live = lab.running_node().run("pcs", "resource", "config", "webserver").stdout
     assert f"interval={lab.settings.cluster.httpd_monitor_s}s" in live  # the lab's own interval again
 
 

@@ -109,7 +109,7 @@ def test_every_step_again_changes_nothing_on_the_fencing_path(lab):
     holds the fencing the stack says (read back on the node), nobody fenced, the VIP not moved, no
     failed request."""
     s = lab.settings
-    cib_before = lab.live_node().run("pcs", "cluster", "cib", check=True).stdout
+    cib_before = lab.running_node().run("pcs", "cluster", "cib", check=True).stdout
     assert f'name="priority-fencing-delay" value="{s.cluster.fencing.delay_s}s"' in cib_before
     ids = [n["instance_id"] for n in lab.ec2_world["nodes"]]
     host_map = ";".join(f"{n.name}:{i}" for n, i in zip(s.cluster.nodes, ids, strict=True))
@@ -123,7 +123,7 @@ def test_every_step_again_changes_nothing_on_the_fencing_path(lab):
     assert len(rows) > 50 and [r for r in rows if r.status != 200] == []
     assert lab.ec2_history()[events_before:] == []  # no stop, no start, no VIP move
     config = lambda cib: cib.split("<configuration>")[1].split("</configuration>")[0]  # noqa: E731
-    assert config(lab.live_node().run("pcs", "cluster", "cib", check=True).stdout) == config(cib_before)
+    assert config(lab.running_node().run("pcs", "cluster", "cib", check=True).stdout) == config(cib_before)
 
 
 def test_httpd_killed_restarts_locally_and_nobody_is_fenced(lab):
@@ -137,7 +137,7 @@ def test_httpd_killed_restarts_locally_and_nobody_is_fenced(lab):
 def fail_counts(lab: Lab) -> str:
     """The failures `crm_mon --failcounts` still holds against a node (its "Migration Summary"), one
     "node: resource fail-count" line each; empty when none is."""
-    out = lab.live_node().run("crm_mon", "-1", "--failcounts", check=True).stdout
+    out = lab.running_node().run("crm_mon", "-1", "--failcounts", check=True).stdout
     if "Migration Summary:" not in out:
         return ""
     held, node = [], ""
@@ -172,7 +172,7 @@ def test_the_ec2_api_unreachable_for_120s_costs_no_request_and_moves_nothing(lab
     print(f"\nlab-aws EC2 API unreachable 120 s: {len(rows)} probes, {len(failed)} failed")
     assert len(rows) > 1000 and failed == []
     assert lab.ec2_moves(at) == [] and lab.where("webserver") == active and lab.where("virtual_ip") == active
-    mon = lab.live_node().run("crm_mon", "-1", check=True).stdout
+    mon = lab.running_node().run("crm_mon", "-1", check=True).stdout
     assert "fence_nodes" in mon and "Stopped" not in mon, mon
     assert lab.status()["why"] == []
 

@@ -14,7 +14,7 @@ import pytest
 
 from blueprint.render import render_bundle
 from blueprint.stack_config import load_stack
-from lab.ec2 import Identity, imds_server
+from lab.ec2_emulator import Identity, imds_server
 from tests.conftest import REPO
 
 VIP = "198.18.0.100"

@@ -14,7 +14,7 @@ from moto.ec2.models.instances import InstanceBackend  # noqa: E402
 from moto.ec2.responses import EC2Response  # noqa: E402
 from moto.ec2.responses.elastic_network_interfaces import ElasticNetworkInterfaces  # noqa: E402
 
-from lab.ec2 import extend_moto  # noqa: E402
+from lab.ec2_emulator import extend_moto  # noqa: E402
 
 VIP = "10.0.1.100"
 

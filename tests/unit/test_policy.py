@@ -12,10 +12,10 @@ import pytest
 from google.protobuf.empty_pb2 import Empty
 from pulumi.runtime.config import CONFIG
 from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc
-from pulumi_harness import SUBNET, Registered, plain
 from pulumi_policy import PolicyCustomTimeouts, PolicyResourceOptions, ResourceValidationArgs
 from pulumi_policy.proxy import unknown_checking_proxy
 
+from harness.pulumi_mocks import SUBNET, Registered, plain
 from policy.guardrails import POLICIES
 from tests.conftest import REPO, stack_config
 from tests.unit.test_pulumi import deploy

@@ -8,17 +8,18 @@ import runpy
 import subprocess
 
 import pulumi
-import pulumi_harness
 import pytest
 import yaml
 from pulumi.runtime import rpc
 from pulumi.runtime.config import set_all_config
-from pulumi_harness import Ec2Instance, host_private_key, host_public_key, plain, run
 
 from blueprint.plan import build_plan
 from blueprint.render import render_bundle
 from blueprint.settings import addresses_from_pool
 from blueprint.stack_config import load_stack
+from components.program import ERROR_SHOWN_EXIT_CODE, SettingsRefused
+from harness import pulumi_mocks as pulumi_harness
+from harness.pulumi_mocks import Ec2Instance, host_private_key, host_public_key, plain, run
 from tests.conftest import REPO
 
 SSH_KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nPROGRAM-SSH-KEY\n-----END OPENSSH PRIVATE KEY-----\n"
@@ -68,7 +69,7 @@ def test_program_builds_the_dev_stack_and_exports_what_gir_needs(monkeypatch):
 
 
 def test_a_missing_ssh_key_stops_the_program_before_any_resource(monkeypatch):
-    with pytest.raises(pulumi.RunError, match="gir-lb:ssh_private_key: required"):
+    with pytest.raises(SettingsRefused, match="gir-lb:ssh_private_key: required"):
         run_program(engine_config("dev"), (), monkeypatch)
 
 
@@ -84,9 +85,13 @@ def test_a_bad_stack_reports_every_problem_before_any_resource(monkeypatch):
     tenants = json.loads(config["gir-lb:tenants"])
     tenants[1]["rcs"]["members"][0]["url"] = "http://t2-rcs1:8008/rcs"
     config.update({"gir-lb:network": json.dumps(network), "gir-lb:tenants": json.dumps(tenants)})
-    with pytest.raises(pulumi.RunError) as info:
+    errors: list[str] = []
+    monkeypatch.setattr(pulumi.log, "error", lambda msg, *a, **k: errors.append(msg))
+    with pytest.raises(SettingsRefused) as info:
         run_program(config, ["gir-lb:ssh_private_key"], monkeypatch)
-    # the engine shows the whole key-path list as the error, without a traceback
+    # the engine shows the whole key-path list as one error, without a traceback, and no second
+    # "unhandled error" line: the exit code says it was shown
+    assert errors == [str(info.value)] and info.value.code == ERROR_SHOWN_EXIT_CODE
     assert str(info.value).splitlines()[1:] == [
         "  - gir-lb:network.vip: 10.20.9.9 is outside subnet_cidr 10.20.1.0/24",
         "  - gir-lb:tenants[1].rcs.members[0].url: must be http(s)://host:port without user, path or query,"
@@ -107,7 +112,7 @@ def test_test_stack_goes_through_the_bastion_and_warns_about_stonith(monkeypatch
     monkeypatch.setattr(pulumi.log, "warn", lambda msg, *a, **k: warnings.append(msg))
     config = engine_config("test-example", ssh_private_key=SSH_KEY)
     resources, exports = run_program(config, ["gir-lb:ssh_private_key"], monkeypatch)
-    from pulumi_harness import plain
+    from harness.pulumi_mocks import plain
 
     for r in resources:
         if r.type == "command:remote:Command":
@@ -137,20 +142,20 @@ def test_a_tls_key_that_does_not_match_its_certificate_stops_the_program_before_
     monkeypatch.setattr(
         pulumi_harness.RecordingMonitor, "RegisterResource", lambda self, req: registered.append(req.type) or original(self, req)
     )
-    with pytest.raises(pulumi.RunError, match="gir-lb:tls_key: does not match tls_cert") as info:
+    with pytest.raises(SettingsRefused, match="gir-lb:tls_key: does not match tls_cert") as info:
         run_program(config, ["gir-lb:ssh_private_key", "gir-lb:tls_key"], monkeypatch)
     assert "PRIVATE KEY" not in str(info.value)  # the message never echoes the key
     assert [t for t in registered if t != "pulumi:pulumi:Stack"] == []
 
 
 def test_a_self_signed_prod_or_a_lan_stack_is_refused_before_any_resource_with_every_problem(monkeypatch):
-    with pytest.raises(pulumi.RunError) as info:
+    with pytest.raises(SettingsRefused) as info:
         run_program(engine_config("prod"), (), monkeypatch)
     assert str(info.value).splitlines()[1:] == [
         "  - gir-lb:tls_cert: prod must not serve a generated self-signed certificate: set tls_cert and tls_key",
         "  - gir-lb:ssh_private_key: required to bootstrap the nodes over SSH (pulumi config set --secret)",
     ]
-    with pytest.raises(pulumi.RunError, match="gir-lb:platform: a lan stack is rendered"):
+    with pytest.raises(SettingsRefused, match="gir-lb:platform: a lan stack is rendered"):
         run_program(engine_config("lab", platform="lan", network=LAN_NETWORK), (), monkeypatch)
 
 
@@ -231,7 +236,7 @@ def test_another_stacks_instance_on_a_pool_address_stops_the_preview_before_any_
     registered = recorded_registrations(monkeypatch)
     # test-pr-9's node, with the VIP it moved there as a secondary address
     other = Ec2Instance("i-0feed000000000009", "10.20.1.200", [str(PR_ADDRESSES.vip)], tags={"stack": "test-pr-9"}, state=state)
-    with pytest.raises(pulumi.RunError) as info:
+    with pytest.raises(SettingsRefused) as info:
         run_pr_stack(monkeypatch, [other])
     assert str(info.value).splitlines()[1:] == [
         f"  - gir-lb:network.address_pool: {PR_ADDRESSES.vip} is held by instance i-0feed000000000009 (stack test-pr-9):"

@@ -6,14 +6,14 @@ import base64
 import json
 
 import pulumi
-import pulumi_harness
 import pytest
 from pulumi.runtime import rpc
-from pulumi_harness import GENERATED_KEY, GENERATED_PASSWORD, SUBNET, plain, run
 
 from blueprint.render import render_bundle
 from blueprint.stack_config import SettingsError, parse_settings
 from components.aws import LoadBalancerPair
+from harness import pulumi_mocks as pulumi_harness
+from harness.pulumi_mocks import GENERATED_KEY, GENERATED_PASSWORD, SUBNET, plain, run
 from tests.conftest import stack_config
 
 SSH_KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nSSH-KEY-MATERIAL\n-----END OPENSSH PRIVATE KEY-----\n"

@@ -14,6 +14,7 @@ def test_every_catalogued_service_is_a_tenant_key_with_timings():
     keys = [svc.key for svc in SERVICES]
     assert [k for k in Tenant.model_fields if k != "id"] == keys
     assert list(ServiceTimings.model_fields) == keys
+    assert {k: tuple(t.model_dump().values()) for k, t in ServiceTimings()} == {svc.key: svc.timing for svc in SERVICES}
     assert len({svc.balancer for svc in SERVICES}) == len(SERVICES)
 
 
@@ -28,3 +29,4 @@ def test_balancers_routes_and_urls_follow_the_catalogue():
         assert svc.health_path.split("/")[0] in RESERVED_TENANT_PATHS
     assert s.tenant_urls["t1"]["rps_url"] == "http://198.18.0.100/t1/rp/api"
     assert '"balancer://t1-webdav/dest2"' in conf  # a tenant's extra WebDAV path
+    assert s.tenant_urls["t1"]["webdav_dest2"] == "http://198.18.0.100/t1/dest2"

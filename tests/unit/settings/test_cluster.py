@@ -11,7 +11,7 @@ from tests.unit.settings.conftest import only_problem
 def test_transport_must_match_the_cluster_stack():
     cfg = base_config("rhel9")
     cfg["cluster"]["transport"] = "udpu"
-    assert only_problem(cfg) == "gir-lb:cluster.transport: rhel9 runs corosync 3: use knet"
+    assert only_problem(cfg) == "gir-lb:cluster.transport: rhel9 runs corosync3: use knet"
 
 
 def test_token_below_the_measured_safe_minimum():

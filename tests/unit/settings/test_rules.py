@@ -15,7 +15,7 @@ def test_aws_refuses_the_lab_profile_and_an_l2_vip():
     cfg["os_profile"] = "debian12"
     cfg["network"]["vip_mode"] = "l2"
     assert problems(cfg) == [
-        "gir-lb:os_profile: debian12 is the local lab's profile: on AWS use rhel8 or rhel9",
+        "gir-lb:os_profile: debian12 is the local lab's profile, not for AWS: use rhel8 or rhel9",
         "gir-lb:network.vip_mode: l2 (IPaddr2 alone) cannot move an address on AWS, whose network delivers only addresses"
         " assigned through its API: use aws",
     ]

@@ -1,5 +1,6 @@
 """Runs the Pulumi components under pulumi.runtime mocks and records every registration: the
-inputs (Mocks.new_resource) and the options the mocks never see (a recording MockMonitor)."""
+inputs (Mocks.new_resource) and the options the mocks never see (a recording MockMonitor). The
+program's tests use it, and so does the scale benchmark (bench/scale.py)."""
 
 from __future__ import annotations
 

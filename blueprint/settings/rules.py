@@ -1,0 +1,120 @@
+"""What holds across the parts of a stack: where its OS profile and VIP mode can run, the
+addresses of nodes, VIP and members together, and the risky choices (warned, refused in prod).
+Each function returns (key path, why) pairs; the model reports them all at once."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import TYPE_CHECKING
+
+from ..profiles import PROFILES
+from .addresses import is_local, vip_problem
+from .tls import tls_pair
+from .types import NAMESPACE
+
+if TYPE_CHECKING:
+    from .model import Settings
+
+
+def risks(s: Settings) -> list[tuple[str, str, bool]]:
+    """(key, why, refused in prod) of each accepted but risky choice."""
+    out = []
+    if not s.fencing:
+        out.append(("cluster.fencing.mode", "STONITH is disabled; a split brain can put the VIP on both nodes", True))
+    for key, what in (("admin_cidrs", "SSH"), ("client_cidrs", "HTTP(S)")):
+        for i, c in enumerate(getattr(s.network, key)):
+            if c.prefixlen < 8:
+                wide = "the whole internet" if c.prefixlen == 0 else "more than a /8 of addresses"
+                why = f"{c} opens {what} to {wide}; list your own networks"
+                out.append((f"network.{key}[{i}]", why, True))
+    if s.environment == "prod":
+        if s.httpd.tls.enabled and s.tls_cert is None:
+            out.append(("tls_cert", "prod serves a generated self-signed certificate; set tls_cert and tls_key", False))
+        if not s.httpd.tls.enabled:
+            why = "prod serves plain HTTP: recordings and passwords cross the network in clear"
+            out.append(("httpd.tls.enabled", why, False))
+        if s.protect is False:
+            out.append(("protect", "prod resources are not protected from deletion", False))
+    return out
+
+
+def warnings(s: Settings) -> list[str]:
+    prod = s.environment == "prod"
+    return [f"{NAMESPACE}:{key}: {why}" for key, why, refused in risks(s) if not (prod and refused)]
+
+
+def deploy_problems(s: Settings) -> list[str]:
+    items = []
+    if s.platform == "lab" and s.httpd.tls.enabled:
+        items.append(("httpd.tls.enabled", "the lab has no certificate source (pulumi-tls cannot be built here): use false"))
+    if s.platform == "lan":
+        why = "a lan stack is rendered (python -m blueprint render) and installed by hand; the program builds aws and lab"
+        items.append(("platform", why))
+    if s.environment == "prod" and s.httpd.tls.enabled and s.tls_cert is None:
+        items.append(("tls_cert", "prod must not serve a generated self-signed certificate: set tls_cert and tls_key"))
+    return [f"{NAMESPACE}:{key}: {why}" for key, why in items]
+
+
+def platform_problems(s: Settings) -> list[tuple[str, str]]:
+    items = []
+    if why := s.profile.not_on.get(s.platform):
+        there = " or ".join(name for name, p in PROFILES.items() if s.platform in p.platforms)
+        items.append(("os_profile", f"{why}: use {there}"))
+    if s.platform == "aws" and s.network.vip_mode == "l2":
+        why = "l2 (IPaddr2 alone) cannot move an address on AWS, whose network delivers only addresses assigned"
+        items.append(("network.vip_mode", why + " through its API: use aws"))
+    if s.platform == "lan":
+        # The lab runs both VIP modes: aws and fence_aws against its EC2 emulator.
+        if s.network.vip_mode == "aws":
+            items.append(("network.vip_mode", f"aws (awsvip) calls the EC2 API, which platform {s.platform} has not: use l2"))
+        if s.fencing:
+            why = f"fence_aws powers off EC2 instances, which platform {s.platform} has not: use disabled"
+            items.append(("cluster.fencing.mode", why))
+    if s.cluster.transport not in (None, s.profile.transport):
+        why = f"{s.os_profile} runs {s.profile.cluster_stack}: use {s.profile.transport}"
+        items.append(("cluster.transport", why))
+    return items
+
+
+def address_problems(s: Settings) -> list[tuple[str, str]]:
+    items = []
+    net, nodes = s.network, s.cluster.nodes
+    for i, node in enumerate(nodes):
+        if problem := vip_problem(node.ip, net.subnet_cidr, on_aws=s.in_ec2_subnet):
+            items.append((f"cluster.nodes[{i}].ip", problem))
+        if node.ip == net.vip:
+            items.append((f"cluster.nodes[{i}].ip", f"{node.ip} is also network.vip"))
+    # A member on the balancer's own addresses (any port: the VIP and the nodes serve nothing
+    # but the balancer and the cluster) or on this node's own httpd port sends requests in a loop.
+    own = {str(net.vip): "network.vip"}
+    for i, node in enumerate(nodes):
+        own |= {str(node.ip): f"cluster.nodes[{i}].ip", node.name: f"cluster.nodes[{i}].name"}
+    listen = {port for port, _ in s.httpd.listen_ports}
+    for ti, t in enumerate(s.tenants):
+        for svc, mi, m in t.members:
+            key = f"tenants[{ti}].{svc}.members[{mi}].url"
+            if m.host in own:
+                items.append((key, f"{m.host} is {own[m.host]}: a member cannot be the balancer itself"))
+            elif is_local(m.host) and m.port in listen:
+                items.append((key, f"{m.host}:{m.port} is this node's own httpd: a member cannot be the balancer itself"))
+    return items
+
+
+def problems(s: Settings) -> list[tuple[str, str]]:
+    """Every problem across parts, in the order they are reported."""
+    items = platform_problems(s) + address_problems(s)
+    for tid, n in Counter(t.id for t in s.tenants).items():
+        if n > 1:
+            idx = [i for i, t in enumerate(s.tenants) if t.id == tid]
+            items.append((f"tenants[{idx[1]}].id", f"tenant id {tid!r} is also tenants[{idx[0]}].id"))
+    if s.ssh.bastion_host and not s.ssh.bastion_host_key:
+        why = "required with ssh.bastion_host: the bootstrap pins every host key it connects to"
+        items.append(("ssh.bastion_host_key", why))
+    if s.tls_key is not None and s.tls_cert is None:
+        items.append(("tls_key", "a TLS key was given without tls_cert"))
+    if s.tls_cert is not None and s.tls_key is None:
+        items.append(("tls_cert", "a TLS certificate was given without tls_key"))
+    items += tls_pair(s.tls_cert, s.tls_key.get_secret_value() if s.tls_key else None)
+    if s.environment == "prod":
+        items += [(key, f"{why} (not allowed in prod)") for key, why, refused in risks(s) if refused]
+    return items
