@@ -11,6 +11,7 @@ import pytest
 from hypothesis import strategies as st
 
 from blueprint.plan import Step, build_plan
+from blueprint.profiles import PROFILES
 from blueprint.render import render_bundle
 from blueprint.stack_config import parse_settings, read_stack_file
 
@@ -55,13 +56,14 @@ def tenant(tid: str, base_port: int = 9000, scheme: str = "http") -> dict:
     }
 
 
-# Where each OS profile can run: rhel6 has no AWS agents (a LAN), debian12 is the lab's.
-PLATFORM = {"rhel6": "lan", "debian12": "lab"}
+# Where each OS profile's test stack runs: AWS where it may, else its first platform.
+PLATFORM = {name: "aws" if "aws" in p.platforms else p.platforms[0] for name, p in PROFILES.items()}
 
 
 def base_config(os_profile: str = "rhel9", **overrides) -> dict:
+    platform = PLATFORM.get(os_profile, "aws")  # an unknown profile: for the test of its refusal
     cfg = {
-        "platform": PLATFORM.get(os_profile, "aws"),
+        "platform": platform,
         "environment": "test",
         "os_profile": os_profile,
         "network": {
@@ -69,7 +71,7 @@ def base_config(os_profile: str = "rhel9", **overrides) -> dict:
             "subnet_id": "subnet-0123456789abcdef0",
             "subnet_cidr": "10.0.1.0/24",
             "vip": "10.0.1.50",
-            "vip_mode": "l2" if os_profile in PLATFORM else "aws",
+            "vip_mode": "aws" if platform == "aws" else "l2",
             "client_cidrs": ["10.0.0.0/16"],
             "admin_cidrs": ["10.0.250.0/24"],
         },
@@ -79,7 +81,7 @@ def base_config(os_profile: str = "rhel9", **overrides) -> dict:
         },
         "tenants": [tenant("t1", 9100), tenant("t2", 9200)],
     }
-    if os_profile in PLATFORM:
+    if platform != "aws":
         cfg["cluster"]["fencing"] = {"mode": "disabled"}
     cfg.update(copy.deepcopy(overrides))
     return cfg

@@ -93,6 +93,18 @@ def test_off_aws_only_the_network_and_broadcast_addresses_are_reserved():
     assert only_problem(cfg) == "gir-lb:cluster.nodes[1].ip: 10.0.1.0 is the network or broadcast address of 10.0.1.0/24"
 
 
+def test_the_lab_with_the_ec2_emulator_keeps_awss_reserved_addresses_for_the_vip_and_the_nodes():
+    """One rule for both: addresses moved through the EC2 API (vip_mode aws, on AWS or against the
+    lab's emulator) avoid AWS's reserved ones; the lab's l2 mode has only network and broadcast."""
+    cfg = base_config("debian12")  # platform lab, vip_mode l2
+    cfg["network"]["vip"], cfg["cluster"]["nodes"][1]["ip"] = "10.0.1.2", "10.0.1.1"
+    assert parse_settings(cfg).in_ec2_subnet is False
+    cfg["network"]["vip_mode"] = "aws"
+    assert only_problem(cfg) == "gir-lb:network.vip: 10.0.1.2 is one of the addresses AWS reserves in 10.0.1.0/24"
+    cfg["network"]["vip"] = "10.0.1.50"
+    assert only_problem(cfg) == "gir-lb:cluster.nodes[1].ip: 10.0.1.1 is one of the addresses AWS reserves in 10.0.1.0/24"
+
+
 # --- network.address_pool: a test stack's addresses derived from its name ------------------------
 
 

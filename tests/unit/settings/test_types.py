@@ -7,6 +7,7 @@ import re
 
 import pytest
 
+from blueprint.stack_config import parse_settings
 from tests.conftest import REPO, base_config
 from tests.unit.settings.conftest import only_problem, problems, rp_member, with_tenant
 
@@ -167,3 +168,39 @@ def test_a_long_refused_value_is_shortened():
 def test_no_message_shows_a_raw_regular_expression():
     source = "".join(p.read_text() for p in (REPO / "blueprint" / "settings").glob("*.py"))
     assert "StringConstraints" not in source and "pattern=" not in source  # every limit goes through _matching
+
+
+@pytest.mark.parametrize(
+    "name, why",
+    [
+        ("localhost", "'localhost' is every machine's own name: name the node"),
+        ("123", "'123' is read as an IPv4 address by a resolver: use a name with a letter"),
+    ],
+)
+def test_a_node_name_must_name_that_node(name, why):
+    cfg = base_config()
+    cfg["cluster"]["nodes"][1]["name"] = name
+    assert only_problem(cfg) == f"gir-lb:cluster.nodes[1].name: {why}"
+
+
+@pytest.mark.parametrize("bad", ["", " ", "   ", " RCS 1", "RCS 1 "])
+def test_an_rcs_app_name_is_not_blank_or_edged_with_spaces(bad):
+    cfg = with_tenant(base_config(), 0, lambda t: t["rcs"]["members"][0].update(app_name=bad))
+    assert only_problem(cfg) == (
+        f"gir-lb:tenants[0].rcs.members[0].app_name: {bad!r} is not an application name: "
+        "1 to 64 letters, digits, '_', '-' or inner spaces"
+    )
+
+
+@pytest.mark.parametrize("bad", ["..", ".", "-oProxyCommand=id", "bastion-", "a..b", "-bastion.example.com", "x" * 254])
+def test_a_bastion_host_is_a_host_name_or_address(bad):
+    cfg = base_config(ssh={"bastion_host": bad, "bastion_host_key": "ssh-ed25519 " + "A" * 68})
+    line = only_problem(cfg)
+    why = "is not a host name or IPv4 address: labels of letters, digits, inner '-', joined by '.'"
+    assert line.startswith("gir-lb:ssh.bastion_host: '") and line.endswith(why)
+
+
+@pytest.mark.parametrize("good", ["bastion.example.com", "Bastion-1.Example.COM", "10.0.250.5", "b"])
+def test_a_bastion_host_name_or_address_is_taken(good):
+    cfg = base_config(ssh={"bastion_host": good, "bastion_host_key": "ssh-ed25519 " + "A" * 68})
+    assert parse_settings(cfg).ssh.bastion_host == good
