@@ -236,10 +236,21 @@ async def open_polls(port: int, count: int, hold_s: float, first: int = 0) -> tu
 
 
 class ApacheNode:
+    """Debian's apache2 (httpd 2.4, the debian12 profile) as a node."""
+
+    profile = PROFILES["debian12"]
+    process = "apache2"  # its processes' name (ss, ps)
+    error_log_name = "error.log"
+
     def __init__(self, workdir: Path, http_port: int, https_port: int):
         self.workdir, self.http_port, self.https_port = workdir, http_port, https_port
-        self.etc = workdir / "etc-apache2"
+        self.etc = workdir / "etc-apache2"  # the node's server_root, seen from the host
         self.box = Box(workdir, "apache-node")
+
+    @property
+    def listen_file(self) -> Path:
+        """The rendered file with the Listen lines, seen from the host."""
+        return self.etc / self.profile.listen_conf
 
     def boot(self, drop_conf: tuple[str, ...] = ()) -> None:
         logs = self.workdir / "logs"
@@ -263,12 +274,16 @@ class ApacheNode:
         """The plan's httpd push step (install, configtest, graceful where httpd runs), its stdin
         built as every executor builds it (the httpd files, then the TLS pair)."""
         script = step.script
+        conf_dir = f"{self.profile.server_root}/{self.profile.conf_dir}"
         for name in self.drop_conf:  # variants without one of our files (e.g. the MPM sizing)
-            script = script.replace(f"install_file /etc/apache2/conf-enabled/{name}", "cat > /dev/null #")
+            script = script.replace(f"install_file {conf_dir}/{name}", "cat > /dev/null #")
         return self.run("bash", "-c", script, step.name, stdin=encode_stdin(step, tls_pair))
 
+    def start_command(self) -> list[str]:
+        return ["apache2ctl", "start"]
+
     def start_httpd(self) -> None:
-        done = self.run("apache2ctl", "start")
+        done = self.run(*self.start_command())
         assert done.returncode == 0, done.stdout + done.stderr
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline:
@@ -281,27 +296,75 @@ class ApacheNode:
         raise RuntimeError("apache2 did not answer: " + self.error_log())
 
     def error_log(self) -> str:
-        log = self.workdir / "logs" / "error.log"
+        log = self.workdir / "logs" / self.error_log_name
         return log.read_text()[-3000:] if log.exists() else ""
 
     def httpd_pid(self) -> int | None:
-        done = self.run("cat", "/run/apache2/apache2.pid")
+        done = self.run("cat", self.profile.pid_file)
         return int(done.stdout) if done.returncode == 0 and done.stdout.strip() else None
 
     def shutdown(self) -> None:
         self.box.kill()
 
 
-def loopback(path: str, text: str) -> str:
-    """The node shares the host's network: the rendered ports.conf's `Listen <port>` lines bind
-    127.0.0.1 only (the ports are the stack's)."""
-    return re.sub(r"^Listen (\d+ )", r"Listen 127.0.0.1:\1", text, flags=re.M) if path == PORTS_CONF else text
+HTTPD22 = Path(__file__).resolve().parent.parent / ".tools" / "httpd22"  # scripts/httpd22.sh builds it
+RHEL6_HTTPD_CONF = Path(__file__).resolve().parent / "rhel6" / "httpd.conf"
+
+
+class Httpd22Node(ApacheNode):
+    """httpd 2.2.34 (the rhel6 profile) as a RHEL 6 node: built from source by scripts/httpd22.sh,
+    seen at /usr/sbin/httpd.worker with RHEL 6's /etc/httpd layout (conf/httpd.conf a stand-in for
+    the stock one: lab/rhel6/httpd.conf; modules, logs and run linked as RHEL links them), through
+    overlays on /etc and /usr/sbin that only this box sees."""
+
+    profile = PROFILES["rhel6"]
+    process = "httpd.worker"
+    error_log_name = "error_log"
+
+    def __init__(self, workdir: Path, http_port: int, https_port: int):
+        super().__init__(workdir, http_port, https_port)
+        self.overlay = workdir / "overlay"
+        self.etc = self.overlay / "etc.upper" / "httpd"
+
+    def boot(self, drop_conf: tuple[str, ...] = ()) -> None:
+        if not (HTTPD22 / "bin" / "httpd").exists():
+            raise RuntimeError(f"{HTTPD22}/bin/httpd is missing: run scripts/httpd22.sh")
+        logs = self.workdir / "logs"
+        logs.mkdir()
+        for d in ("etc", "usr-sbin"):
+            (self.overlay / f"{d}.upper").mkdir(parents=True)
+            (self.overlay / f"{d}.work").mkdir()
+        (self.etc / "conf").mkdir(parents=True)
+        (self.etc / "conf.d").mkdir()
+        (self.etc / "conf" / "httpd.conf").write_text(RHEL6_HTTPD_CONF.read_text())
+        for name, target in (("modules", HTTPD22.resolve() / "modules"), ("logs", logs), ("run", Path("/var/run/httpd"))):
+            (self.etc / name).symlink_to(target)
+        sbin = self.overlay / "usr-sbin.upper"
+        (sbin / "httpd.worker").symlink_to(HTTPD22.resolve() / "bin" / "httpd")
+        self.drop_conf = drop_conf
+        o = self.overlay
+        setup = (
+            f"mount -t overlay overlay -o lowerdir=/etc,upperdir={o}/etc.upper,workdir={o}/etc.work /etc;"
+            f" mount -t overlay overlay -o lowerdir=/usr/sbin,upperdir={o}/usr-sbin.upper,workdir={o}/usr-sbin.work /usr/sbin;"
+            " mount -t tmpfs none /run; mkdir -p /run/lock /run/httpd"
+        )
+        self.box.start(reaper_command(setup), namespaces=("--mount",))  # the host's network: loopback ports
+
+    def start_command(self) -> list[str]:
+        return [self.profile.httpd_binary, "-f", self.profile.main_config]
+
+
+def loopback(path: str, text: str, listen_file: str = PORTS_CONF) -> str:
+    """The node shares the host's network: the rendered `Listen <port>` lines bind 127.0.0.1 only
+    (the ports are the stack's)."""
+    return re.sub(r"^Listen (\d+)\b", r"Listen 127.0.0.1:\1", text, flags=re.M) if path == listen_file else text
 
 
 def push_step(settings, edit=None) -> Step:
     """The plan's push step; `edit(path, text)` may alter a rendered file first (to break it)."""
     bundle = render_bundle(settings)
-    files = {p: loopback(p, t) for p, t in bundle.httpd.items()}
+    listen_file = f"{settings.profile.server_root}/{settings.profile.listen_conf}"
+    files = {p: loopback(p, t, listen_file) for p, t in bundle.httpd.items()}
     bundle = dataclasses.replace(bundle, httpd={p: edit(p, t) for p, t in files.items()} if edit else files)
     return next(st for st in build_plan(settings, bundle) if st.name == "httpd-push-0")
 
@@ -311,8 +374,9 @@ def start_node(
 ) -> ApacheNode:
     """A node serving the bundle rendered from `settings` (its ports: the stack's httpd port and
     TLS port), installed by the plan's push step (`edit` as in push_step); shut down again if it
-    does not start."""
-    node = ApacheNode(workdir, settings.httpd.port, settings.httpd.tls.port)
+    does not start. The settings' OS profile picks the httpd: 2.4 (Debian's) or 2.2 (rhel6)."""
+    kind = Httpd22Node if settings.profile.httpd_version == "2.2" else ApacheNode
+    node = kind(workdir, settings.httpd.port, settings.httpd.tls.port)
     node.boot(drop_conf=drop_conf)
     try:
         pushed = node.push(push_step(settings, edit), tls_pair)

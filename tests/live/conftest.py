@@ -86,12 +86,25 @@ def pki(tmp_path_factory) -> dict[str, Path]:
     return {p.stem + p.suffix.replace(".", "_"): p for p in d.iterdir()}
 
 
-def live_settings(fleet: Fleet, tenants: list[str], http_port: int, https_port: int, pki, **httpd):
+# The httpds a live test can run: Debian's 2.4 (debian12) and 2.2.34 built from source (rhel6).
+HTTPDS = {"httpd2.4": "debian12", "httpd2.2": "rhel6"}
+# httpd 2.2.34's mod_ssl does not build against OpenSSL 3 (its configure finds no SSL_set_cert_store):
+# the 2.2 node serves plain HTTP and has no https members.
+NO_TLS = "httpd 2.2.34's mod_ssl does not build against OpenSSL 3: the 2.2 node has no TLS"
+
+
+def has_tls(os_profile: str) -> bool:
+    return os_profile != "rhel6"
+
+
+def live_settings(
+    fleet: Fleet, tenants: list[str], http_port: int, https_port: int, pki, os_profile: str = "debian12", **httpd
+):
     cfg = base_config(
-        "debian12",
+        os_profile,
         httpd={
             "port": http_port,
-            "tls": {"enabled": True, "port": https_port},
+            "tls": {"enabled": has_tls(os_profile), "port": https_port},
             "member_ca_cert": pki["ca_crt"].read_text(),
             "services": TIMINGS,
             **httpd,
@@ -115,27 +128,35 @@ class Lb:
     def port(self) -> int:
         return self.node.http_port
 
+    @property
+    def tls_pair(self) -> tuple[str, str] | None:
+        """What a push sends after the httpd files: the front's TLS pair, when the node has TLS."""
+        return tls_pair(self.pki) if self.settings.httpd.tls.enabled else None
 
-def start_lb(workdir: Path, fleet: Fleet, tenants: list[str], pki, drop_conf=(), **httpd) -> Lb:
+
+def start_lb(workdir: Path, fleet: Fleet, tenants: list[str], pki, drop_conf=(), os_profile: str = "debian12", **httpd) -> Lb:
     http_port, https_port = free_ports(2)
-    settings = live_settings(fleet, tenants, http_port, https_port, pki, **httpd)
-    node = start_node(workdir, settings, tls_pair(pki), drop_conf)
+    settings = live_settings(fleet, tenants, http_port, https_port, pki, os_profile, **httpd)
+    node = start_node(workdir, settings, tls_pair(pki) if settings.httpd.tls.enabled else None, drop_conf)
     return Lb(node, fleet, settings, pki)
 
 
-@pytest.fixture(scope="module")
-def lb(tmp_path_factory, pki):
-    """t1 and t2 with two members per service, t3 with https members (one trusted, one not)."""
+@pytest.fixture(scope="module", params=list(HTTPDS))
+def lb(request, tmp_path_factory, pki):
+    """t1 and t2 with two members per service, t3 with https members (one trusted, one not; not
+    on a node without TLS), on each httpd."""
+    os_profile = HTTPDS[request.param]
+    tenants = ["t1", "t2", "t3"] if has_tls(os_profile) else ["t1", "t2"]
     fleet = Fleet(
         {"t1": {}, "t2": {}, "t3": {"rws": 1, "rp": 1, "rcs": 1, "interaction_receiver": 1, "webdav": 1}},
         tls_members={
             ("t3", "rp", 0): (str(pki["member_crt"]), str(pki["member_key"])),
             ("t3", "interaction_receiver", 0): (str(pki["rogue_crt"]), str(pki["rogue_key"])),
         },
-    )
+    ) if has_tls(os_profile) else Fleet({"t1": {}, "t2": {}})
     fleet.start()
     try:
-        running = start_lb(tmp_path_factory.mktemp("node"), fleet, ["t1", "t2", "t3"], pki)
+        running = start_lb(tmp_path_factory.mktemp("node"), fleet, tenants, pki, os_profile=os_profile)
     except BaseException:
         fleet.stop()
         raise

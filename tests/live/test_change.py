@@ -13,13 +13,21 @@ import time
 import pytest
 
 from lab.live import Fleet, push_step, request
-from tests.live.conftest import live_settings, start_lb, tls_pair
+from tests.live.conftest import HTTPDS, live_settings, start_lb
 
 PATHS = ["/t1/api/me", "/t1/rp/api/j", "/t2/rcs/api/k", "/t2/recordings/a", "/t1/interactionreceiver/e"]
 # Requests here take a few ms; one that a reload holds waits about 1 s (docs/reload.md). Anything
 # slower than this bound is a stall, and the client timeout is long enough that a stall shows as
 # latency instead of hiding as a retry or an error.
 STALL_BOUND_S = 0.4
+# httpd 2.2's worker holds new connections 1 to 2 s at a graceful restart, also with RHEL 6's stock
+# MPM block and without the reload's wake-up (docs/reload.md, "httpd 2.2"); nothing fails. The
+# bound still catches a reload that leaves no worker to answer (5 s and more).
+STALL_BOUND_22_S = 3.5
+
+
+def stall_bound(lb) -> float:
+    return STALL_BOUND_22_S if lb.settings.profile.httpd_version == "2.2" else STALL_BOUND_S
 CLIENT_TIMEOUT_S = 10
 
 
@@ -69,15 +77,17 @@ def fleet():
     f.stop()
 
 
-def test_tenant_change_under_load_and_a_refused_broken_config(tmp_path, pki, fleet):
-    lb = start_lb(tmp_path, fleet, ["t1", "t2"], pki)
+@pytest.mark.parametrize("httpd", list(HTTPDS))
+def test_tenant_change_under_load_and_a_refused_broken_config(tmp_path, pki, fleet, httpd):
+    lb = start_lb(tmp_path, fleet, ["t1", "t2"], pki, os_profile=HTTPDS[httpd])
+    tls = lb.tls_pair
     try:
         pid = lb.node.httpd_pid()
-        changed = live_settings(fleet, ["t1", "t2", "t3"], lb.node.http_port, lb.node.https_port, pki)
+        changed = live_settings(fleet, ["t1", "t2", "t3"], lb.node.http_port, lb.node.https_port, pki, HTTPDS[httpd])
         with ClientLoop(lb.port, PATHS) as load:
             time.sleep(1)
             began = time.monotonic()
-            pushed = lb.node.push(push_step(changed), tls_pair(pki))
+            pushed = lb.node.push(push_step(changed), tls)
             ended = time.monotonic()
             time.sleep(1)
         assert pushed.returncode == 0 and "graceful reload" in pushed.stdout, pushed.stdout + pushed.stderr
@@ -88,35 +98,36 @@ def test_tenant_change_under_load_and_a_refused_broken_config(tmp_path, pki, fle
             f"{len(bad)} non-2xx, worst latency {load.worst() * 1000:.0f} ms; {pushed.stdout.strip()}"
         )
         assert during > 20 and any(at < began for at, _, _ in load.results) and bad == []
-        assert load.worst() < STALL_BOUND_S
+        assert load.worst() < stall_bound(lb)
         assert request("GET", "/t3/api/me", lb.port).json()["member"].startswith("t3-rws-")  # the new tenant serves
         assert lb.node.httpd_pid() == pid  # graceful: the same parent, no restart
 
-        only_t1 = live_settings(fleet, ["t1"], lb.node.http_port, lb.node.https_port, pki)
+        only_t1 = live_settings(fleet, ["t1"], lb.node.http_port, lb.node.https_port, pki, HTTPDS[httpd])
         broken = push_step(only_t1, edit=lambda p, t: t.replace("</Proxy>", "</Proxv>", 1) if p.endswith("_t1.conf") else t)
         step = push_step(only_t1)
         corrupted = dataclasses.replace(step, payload="X" + step.payload)  # a damaged transfer
-        refused = lb.node.push(broken, tls_pair(pki))
+        refused = lb.node.push(broken, tls)
         assert refused.returncode != 0 and "Syntax error" in refused.stderr, refused.stderr
         assert "previous files restored, nothing reloaded" in refused.stderr
-        damaged = lb.node.push(corrupted, tls_pair(pki))
+        damaged = lb.node.push(corrupted, tls)
         assert damaged.returncode != 0 and "previous files restored" in damaged.stderr, damaged.stderr
         assert lb.node.httpd_pid() == pid
         for tid in ("t1", "t2", "t3"):  # the old config keeps serving every tenant
             assert request("GET", f"/{tid}/rp/api/j", lb.port).status == 200
-        again = lb.node.run("apache2ctl", "-t")
+        again = lb.node.run("bash", "-c", lb.settings.profile.test_config)
         assert again.returncode == 0, again.stderr  # and the files on disk are the good ones again
     finally:
         lb.node.shutdown()
 
 
-def test_twenty_graceful_reloads_hold_no_request(tmp_path, pki, fleet):
+@pytest.mark.parametrize("httpd", list(HTTPDS))
+def test_twenty_graceful_reloads_hold_no_request(tmp_path, pki, fleet, httpd):
     """A tenant change is a graceful reload; under a 50 ms probe none of 20 may stall a request
     (without the reload's wake-up, about a third of them held new connections for ~1 s)."""
-    lb = start_lb(tmp_path, fleet, ["t1", "t2"], pki, max_agents=200)
+    lb = start_lb(tmp_path, fleet, ["t1", "t2"], pki, os_profile=HTTPDS[httpd], max_agents=200)
     try:
         scripts = [
-            push_step(live_settings(fleet, tenants, lb.node.http_port, lb.node.https_port, pki, max_agents=200))
+            push_step(live_settings(fleet, tenants, lb.node.http_port, lb.node.https_port, pki, HTTPDS[httpd], max_agents=200))
             for tenants in (["t1", "t2", "t3"], ["t1", "t2"])
         ]
         starts, wakeups = [], 0
@@ -124,7 +135,7 @@ def test_twenty_graceful_reloads_hold_no_request(tmp_path, pki, fleet):
             for i in range(20):
                 time.sleep(0.3)
                 starts.append(time.monotonic())
-                pushed = lb.node.push(scripts[i // 2 % 2], tls_pair(pki))  # each change, then the same push again
+                pushed = lb.node.push(scripts[i // 2 % 2], lb.tls_pair)  # each change, then the same push again
                 assert pushed.returncode == 0 and "graceful reload" in pushed.stdout, pushed.stdout + pushed.stderr
                 wakeups += int(re.search(r"\((\d+) wake-up", pushed.stdout)[1])
             time.sleep(0.3)
@@ -137,7 +148,7 @@ def test_twenty_graceful_reloads_hold_no_request(tmp_path, pki, fleet):
             f"change (ms) {sorted(round(w * 1000) for w in worst_per_change)}, {wakeups} wake-up(s)"
         )
         assert failed == [] and len(probe.results) > 100
-        assert max(worst_per_change) < STALL_BOUND_S and probe.worst() < STALL_BOUND_S
+        assert max(worst_per_change) < stall_bound(lb) and probe.worst() < stall_bound(lb)
     finally:
         lb.node.shutdown()
 
