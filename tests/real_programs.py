@@ -1,5 +1,6 @@
-"""Runs the real programs that will read the rendered files: apache2, cloud-init, shellcheck,
-pcs, crm_verify and crm_simulate. Each returns the completed process; callers assert on it."""
+"""Runs the real programs that will read the rendered files: apache2 (httpd 2.4), httpd 2.2.34 (the
+rhel6 profile's, built by scripts/httpd22.sh), cloud-init, shellcheck, pcs, crm_verify and
+crm_simulate. Each returns the completed process; callers assert on it."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import subprocess
 from functools import cache
 from pathlib import Path
 
+from blueprint.plan import comment_out_listen
 from blueprint.profiles import PROFILES
 
 APACHE_MODULES = Path("/usr/lib/apache2/modules")
@@ -19,6 +21,13 @@ MODULES = [
     for name in ("mpm_event", "authz_core", "authz_host", "socache_shmcb", *PROFILES["debian12"].apache_modules)
 ]
 PROFILE_ROOTS = {"etc/httpd": "conf.d", "etc/apache2": "conf-enabled"}
+
+REPO = Path(__file__).resolve().parent.parent
+# httpd 2.2.34 with the worker MPM, built by scripts/httpd22.sh; without mod_ssl (its configure
+# refuses OpenSSL 3.0), so a bundle that loads mod_ssl cannot be read by it here.
+HTTPD22 = REPO / ".tools" / "httpd22"
+RHEL6 = PROFILES["rhel6"]
+RHEL6_MAIN_CONFIG = REPO / "lab" / "rhel6" / "httpd.conf"  # the stand-in for RHEL 6's stock httpd.conf
 
 
 def run(cmd: list[str], timeout: float = 120, **kw) -> subprocess.CompletedProcess:
@@ -73,6 +82,43 @@ def apache_configtest(tree: Path, workdir: Path) -> subprocess.CompletedProcess:
         f"IncludeOptional {PROFILE_ROOTS[roots[0]]}/*.conf\n"
     )
     return run(["apache2", "-t", "-f", str(main)])
+
+
+def install_rhel6_main_config(settings, tree: Path) -> Path:
+    """RHEL 6's stock main config (lab/rhel6/httpd.conf) at its node path in a rendered rhel6 tree,
+    as the push step leaves it: its Listen lines commented out by the step's own command."""
+    assert settings.profile.httpd_version == "2.2", settings.os_profile
+    main = tree / settings.profile.main_config.lstrip("/")
+    main.parent.mkdir(parents=True, exist_ok=True)
+    main.write_text(RHEL6_MAIN_CONFIG.read_text())
+    done = run(["bash", "-c", comment_out_listen(settings, str(main))])
+    assert done.returncode == 0, done.stderr
+    return main
+
+
+def httpd22_configtest(tree: Path, workdir: Path) -> subprocess.CompletedProcess:
+    """`httpd -t` of httpd 2.2.34 on a rendered rhel6 tree under RHEL 6's main config (put there by
+    install_rhel6_main_config). Only its ServerRoot changes, to the rendered etc/httpd, which gets
+    the links RHEL 6 has there: modules (the test build's), logs and run (into workdir), so its
+    PidFile, ErrorLog and CustomLog land in workdir. The build has no mod_ssl: a bundle with
+    httpd.tls.enabled or an https member fails here on loading modules/mod_ssl.so."""
+    httpd = HTTPD22 / "bin" / "httpd"
+    assert httpd.exists(), f"{httpd} is missing: run scripts/httpd22.sh"
+    server_root = tree / RHEL6.server_root.lstrip("/")
+    main = tree / RHEL6.main_config.lstrip("/")
+    assert main.exists(), f"{main} is missing: install_rhel6_main_config puts it there"
+    text, count = re.subn(r"^ServerRoot .*$", f'ServerRoot "{server_root}"', main.read_text(), flags=re.M)
+    assert count == 1, f"{main}: {count} ServerRoot lines"
+    main.write_text(text)
+    crt, key = test_certificate(str(workdir))
+    for placeholder, pem in (("server.crt", crt), ("server.key", key)):
+        for f in server_root.rglob(placeholder):
+            f.write_text(pem)
+    for name in ("logs", "run"):
+        (workdir / name).mkdir(exist_ok=True)
+        (server_root / name).symlink_to(workdir / name)
+    (server_root / "modules").symlink_to(HTTPD22.resolve() / "modules")
+    return run([str(httpd), "-t", "-f", str(main)])
 
 
 def cloud_init_schema(user_data: Path) -> subprocess.CompletedProcess:
