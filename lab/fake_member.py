@@ -8,7 +8,7 @@ service it stands in for (its key in blueprint/services.py; plain by default), `
 member's route, if it has one.
 
 - `?hold=S` holds the request S seconds (an RWS long-poll); `GET /__stats` (direct, not through
-  the balancer) reports {"served", "held"}.
+  the balancer) reports {"served", "held", "connections"} (connections: those that carried a request).
 - kind rcs behaves like Tomcat: sets `JSESSIONID=<id>.<route>; Path=/rcs` when the request has
   no session, and `/rcs/redirect` answers 302 with a Location on the member's own URL.
 - SIGSTOP freezes it (the kernel still accepts connections, nothing answers).
@@ -27,6 +27,7 @@ from urllib.parse import parse_qs, urlsplit
 
 served = 0
 held = 0
+connections = 0  # TCP connections that carried a request (not the /__stats ones)
 _session_ids = itertools.count(1)
 
 
@@ -42,7 +43,8 @@ def response(status: str, body: dict, headers: list[tuple[str, str]]) -> bytes:
 
 
 async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, args) -> None:
-    global served, held
+    global served, held, connections
+    counted = False
     try:
         while True:
             line = await reader.readline()
@@ -56,10 +58,12 @@ async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, arg
             if int(headers.get("content-length", "0")):
                 await reader.readexactly(int(headers["content-length"]))
             if target == "/__stats":
-                writer.write(response("200 OK", {"served": served, "held": held}, []))
+                writer.write(response("200 OK", {"served": served, "held": held, "connections": connections}, []))
                 await writer.drain()
                 continue
             served += 1
+            if not counted:
+                connections, counted = connections + 1, True
             query = parse_qs(urlsplit(target).query)
             if "hold" in query:
                 held += 1

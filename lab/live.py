@@ -235,6 +235,17 @@ async def open_polls(port: int, count: int, hold_s: float, first: int = 0) -> tu
     return writers, count - len(writers)
 
 
+PERMISSIVE_OPENSSL_CNF = """openssl_conf = openssl_init
+[openssl_init]
+ssl_conf = ssl_sect
+[ssl_sect]
+system_default = system_default_sect
+[system_default_sect]
+MinProtocol = TLSv1
+CipherString = DEFAULT:@SECLEVEL=0
+"""
+
+
 class ApacheNode:
     """Debian's apache2 (httpd 2.4, the debian12 profile) as a node."""
 
@@ -261,8 +272,13 @@ class ApacheNode:
         (self.etc / "ports.conf").write_text("# replaced by the bundle's ports.conf on the first push\n")
         (self.etc / "sites-enabled" / "000-default.conf").unlink(missing_ok=True)
         self.drop_conf = drop_conf
+        # The node's OpenSSL would speak every protocol (security level 0, TLS 1.0 up): whatever
+        # httpd refuses, the rendered SSLProtocol refuses, not the system's defaults.
+        openssl_cnf = self.workdir / "openssl.cnf"
+        openssl_cnf.write_text(PERMISSIVE_OPENSSL_CNF)
         setup = (
             f"mount --bind {self.etc} /etc/apache2; mount -t tmpfs none /run; mkdir -p /run/lock;"
+            f" mount --bind {openssl_cnf} /etc/ssl/openssl.cnf;"
             f" mount --bind {logs} /var/log/apache2; a2enmod -q {' '.join(MODULES)} >/dev/null"
         )
         self.box.start(reaper_command(setup), namespaces=("--mount",))  # the host's network: loopback ports
@@ -302,6 +318,14 @@ class ApacheNode:
     def httpd_pid(self) -> int | None:
         done = self.run("cat", self.profile.pid_file)
         return int(done.stdout) if done.returncode == 0 and done.stdout.strip() else None
+
+    def worker_processes(self) -> list[tuple[int, int]]:
+        """(pid, threads) of each worker process of the httpd parent, as the node's /proc shows them
+        (not single-threaded helpers such as 2.2's mod_cgid daemon)."""
+        threads = "awk '/^Threads:/ {print $2}' /proc/$p/status"
+        script = f"for p in $(ps -o pid= --ppid {self.httpd_pid()}); do echo $p $({threads}); done"
+        rows = [line.split() for line in self.run("bash", "-c", script).stdout.splitlines()]
+        return [(int(row[0]), int(row[1])) for row in rows if len(row) == 2 and int(row[1]) > 1]
 
     def shutdown(self) -> None:
         self.box.kill()

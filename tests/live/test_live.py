@@ -9,7 +9,7 @@ import warnings
 
 import pytest
 
-from lab.live import request
+from lab.live import push_step, request
 from tests.live.conftest import NO_TLS
 
 
@@ -113,6 +113,31 @@ def test_rcs_sticks_by_jsessionid_cookie_or_url_and_rewrites_path_and_location(l
     assert redirect.header_all("Location") == [f"http://127.0.0.1:{lb.port}/t2/rcs/after"]
 
 
+def test_rcs_opens_a_backend_connection_per_request_and_the_others_reuse_theirs(lb):
+    """RCS (disablereuse=On: a pooled connection would carry one agent's session to the next) gets a
+    new connection for every request. RP reuses: each httpd process keeps at most one idle
+    connection per member, so sequential requests open at most processes x members, fewer than the
+    requests sent."""
+    count = 40
+
+    def totals(svc: str) -> tuple[int, int, int]:
+        stats = [m.stats() for (t, s, _), m in lb.fleet.members.items() if (t, s) == ("t1", svc)]
+        return sum(x["served"] for x in stats), sum(x["connections"] for x in stats), len(stats)
+
+    for svc, path in (("rcs", "/t1/rcs/api/x"), ("rp", "/t1/rp/api/jobs")):
+        served, opened, members = totals(svc)
+        processes = len(lb.node.worker_processes())
+        for _ in range(count):
+            assert request("GET", path, lb.port).status == 200
+        served_now, opened_now, _ = totals(svc)
+        assert served_now - served == count
+        if svc == "rcs":
+            assert opened_now - opened == count
+        else:
+            assert processes * members < count, (processes, members)  # else the bound proves nothing
+            assert opened_now - opened <= processes * members, (opened_now - opened, processes, members)
+
+
 @pytest.mark.parametrize("svc, path", [("rp", "/rp/api/jobs"), ("interaction_receiver", "/interactionreceiver/e")])
 def test_rp_and_ir_spread_over_all_members(lb, svc, path):
     members = [request("GET", f"/t1{path}", lb.port).json()["member"] for _ in range(8)]
@@ -144,14 +169,20 @@ def test_all_members_refused_gives_503_fast(healthy):
 
 
 def test_unreachable_member_fails_over_within_connectiontimeout(healthy):
+    """The Interaction Receiver's connect timeout (1 s here) is well below its request timeout
+    (5 s), which mod_proxy would use to connect without `connectiontimeout`: only the rendered
+    parameter keeps the failover this fast."""
     lb = healthy
-    connect = lb.settings.httpd.services.rp.connect_timeout_ms / 1000
-    lb.fleet[("t2", "rp", 0)].make_unreachable()
-    results = [request("GET", "/t2/rp/api/jobs", lb.port, timeout=30) for _ in range(4)]
-    assert all(r.status == 200 and r.json()["member"] == "t2-rp-2" for r in results), [(r.status, r.body) for r in results]
+    timing = lb.settings.httpd.services.interaction_receiver
+    connect = timing.connect_timeout_ms / 1000
+    assert connect + 1.5 < timing.timeout_s
+    lb.fleet[("t2", "interaction_receiver", 0)].make_unreachable()
+    results = [request("GET", "/t2/interactionreceiver/e", lb.port, timeout=30) for _ in range(4)]
+    served = [(r.status, r.json()["member"] if r.status == 200 else r.body) for r in results]
+    assert all(s == (200, "t2-interaction_receiver-2") for s in served), served
     slowest = max(r.elapsed for r in results)
-    print(f"\nunreachable member: slowest request {slowest:.2f}s (connectiontimeout {connect}s)")
-    assert connect * 0.8 <= slowest <= connect + 1.5  # it did hit the unreachable one, and no longer than the timeout
+    print(f"\nunreachable member: slowest request {slowest:.2f}s (connectiontimeout {connect}s, timeout {timing.timeout_s}s)")
+    assert connect * 0.8 <= slowest <= connect + 1.5  # it did hit the unreachable one, and no longer than connectiontimeout
 
 
 def test_frozen_member_does_not_hold_a_request_past_timeout(healthy):
@@ -221,6 +252,16 @@ def test_tls_front_refuses_old_protocols(lb):
     new.check_hostname, new.verify_mode = False, ssl.CERT_NONE
     new.maximum_version = ssl.TLSVersion.TLSv1_2
     assert request("GET", "/t1/api/me", lb.node.https_port, tls=True, context=new).status == 200
+    # Only SSLProtocol refused it: the node's OpenSSL speaks TLS 1.0 (security level 0) once the
+    # rendered line allows it. The rendered files go back afterwards.
+    allowing = push_step(lb.settings, edit=lambda p, t: re.sub(r"(?m)^(\s*SSLProtocol) .*$", r"\1 all", t))
+    try:
+        assert lb.node.push(allowing, lb.tls_pair).returncode == 0
+        assert request("GET", "/t1/api/me", lb.node.https_port, tls=True, context=old).status == 200
+    finally:
+        assert lb.node.push(push_step(lb.settings), lb.tls_pair).returncode == 0
+    with pytest.raises(ssl.SSLError):
+        request("GET", "/t1/api/me", lb.node.https_port, tls=True, context=old)
 
 
 def test_https_members_are_verified(lb):

@@ -25,15 +25,6 @@ def fleet():
     f.stop()
 
 
-def children(lb) -> list[tuple[int, int]]:
-    """(pid, threads) of each worker process of the httpd parent, as the node's /proc shows them
-    (not single-threaded helpers such as 2.2's mod_cgid daemon)."""
-    threads = "awk '/^Threads:/ {print $2}' /proc/$p/status"
-    script = f"for p in $(ps -o pid= --ppid {lb.node.httpd_pid()}); do echo $p $({threads}); done"
-    rows = [line.split() for line in lb.node.run("bash", "-c", script).stdout.splitlines()]
-    return [(int(row[0]), int(row[1])) for row in rows if len(row) == 2 and int(row[1]) > 1]
-
-
 def hold(lb, count: int, loop: asyncio.AbstractEventLoop) -> list[asyncio.StreamWriter]:
     writers, failed = loop.run_until_complete(open_polls(lb.port, count, HOLD_S))
     deadline = time.monotonic() + 15
@@ -56,14 +47,14 @@ def test_the_sized_processes_hold_the_polls_and_a_graceful_reload_starts_new_one
     writers: list[asyncio.StreamWriter] = []
     try:
         writers = hold(lb, count, loop)
-        before = children(lb)
+        before = lb.node.worker_processes()
         if held == "max_agents":
             assert request("GET", "/t1/rp/api/jobs", lb.port, timeout=3).status == 200  # the headroom answers
         assert len(before) >= m.processes and all(threads > m.threads_per_child for _, threads in before), before
         pushed = lb.node.push(push_step(lb.settings), lb.tls_pair)
         assert pushed.returncode == 0 and "graceful reload" in pushed.stdout, pushed.stdout + pushed.stderr
         assert request("GET", "/t1/rp/api/jobs", lb.port, timeout=3).status == 200
-        new = [c for c in children(lb) if c[0] not in {pid for pid, _ in before}]
+        new = [c for c in lb.node.worker_processes() if c[0] not in {pid for pid, _ in before}]
         print(f"\n{httpd}, {count} polls: children (pid, threads) {before}; new after the reload {new}")
         assert new and lb.fleet.held_polls() == count
     finally:

@@ -26,6 +26,7 @@ class Pushed(NamedTuple):
     returncode: int
     output: str  # stdout and stderr
     files: dict[str, str]  # the regular files under conf-enabled afterwards
+    modes: dict[str, tuple[int, int, int]]  # each of those files' (permission bits, uid, gid)
 
 
 def run_in_sandbox(tmp_path: Path, steps: list[Step], tls_pair: tuple[str, str]) -> list[Pushed]:
@@ -37,15 +38,22 @@ def run_in_sandbox(tmp_path: Path, steps: list[Step], tls_pair: tuple[str, str])
         pushed = []
         for step in steps:
             done = node.push(step, tls_pair)
-            pushed.append(Pushed(done.returncode, done.stdout + done.stderr, files_in(node.etc)))
+            pushed.append(Pushed(done.returncode, done.stdout + done.stderr, files_in(node.etc), modes_in(node.etc)))
         return pushed
     finally:
         node.shutdown()
 
 
+def managed_files(etc: Path) -> list[Path]:
+    return [p for p in (etc / "conf-enabled").rglob("*") if p.is_file() and not p.is_symlink()] + [etc / "ports.conf"]
+
+
 def files_in(etc: Path) -> dict[str, str]:
-    conf = [p for p in (etc / "conf-enabled").rglob("*") if p.is_file() and not p.is_symlink()] + [etc / "ports.conf"]
-    return {str(p.relative_to(etc)): p.read_text() for p in conf}
+    return {str(p.relative_to(etc)): p.read_text() for p in managed_files(etc)}
+
+
+def modes_in(etc: Path) -> dict[str, tuple[int, int, int]]:
+    return {str(p.relative_to(etc)): (p.stat().st_mode & 0o7777, p.stat().st_uid, p.stat().st_gid) for p in managed_files(etc)}
 
 
 @pytest.fixture
@@ -70,6 +78,9 @@ def test_push_installs_tests_and_refuses_a_broken_config(tmp_path, tls_pair):
         assert installed[path.removeprefix("/etc/apache2/")] == text
     key = installed["conf-enabled/gir-lb/tls/server.key"]
     assert key.startswith("-----BEGIN PRIVATE KEY-----")
+    # The key is root's alone; everything else the push installs is world-readable, root's to change.
+    assert first.modes.pop("conf-enabled/gir-lb/tls/server.key") == (0o600, 0, 0)
+    assert set(first.modes.values()) == {(0o644, 0, 0)}, first.modes
 
     assert second.returncode == 1 and "previous files restored" in second.output, second.output
     assert second.files == installed  # the broken push left nothing behind

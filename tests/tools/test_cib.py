@@ -1,0 +1,117 @@
+"""The safety settings of the cluster, read from the CIB that the rendered resources.sh builds with
+the real `pcs -f` and from the transition `crm_simulate` runs on it, never from the script's text:
+the monitor intervals of httpd and the VIP, the fencing priority (the node running httpd is
+fenced last in a split), the VIP's address and netmask, and the VIP started before httpd."""
+
+from __future__ import annotations
+
+import re
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from blueprint.stack_config import parse_settings
+from tests import real_programs
+from tests.conftest import STACK_NAMES, base_config, stack_config, write_tree
+
+FAKE_IDS = ("i-0123456789abcdef0", "i-0fedcba9876543210")
+
+CASES = {
+    **{f"stack-{n}": stack_config(n) for n in STACK_NAMES},
+    "rhel9-timers": base_config("rhel9", cluster={
+        "name": "gir-lb-test", "nodes": [{"name": "lb-a", "ip": "10.0.1.11"}, {"name": "lb-b", "ip": "10.0.1.12"}],
+        "httpd_monitor_s": 7, "vip_monitor_s": 3, "fencing": {"mode": "fence_aws", "delay_s": 42},
+    }),
+    "rhel6-l2": base_config("rhel6"),
+    "debian12-l2": base_config("debian12"),
+}  # fmt: skip
+
+
+class Cib:
+    def __init__(self, path: Path):
+        self.root = ET.parse(path).getroot()
+
+    def primitive(self, rid: str) -> ET.Element:
+        found = self.root.find(f".//primitive[@id='{rid}']")
+        assert found is not None, rid
+        return found
+
+    def monitor_interval(self, rid: str) -> str:
+        ops = [op.get("interval") for op in self.primitive(rid).iter("op") if op.get("name") == "monitor"]
+        assert len(ops) == 1, ops
+        return str(ops[0])
+
+    def params(self, rid: str, kind: str = "instance_attributes") -> dict[str, str]:
+        blocks = self.primitive(rid).iter(kind)
+        return {nv.get("name", ""): nv.get("value", "") for block in blocks for nv in block.iter("nvpair")}
+
+    def property(self, name: str) -> str | None:
+        found = [nv.get("value") for nv in self.root.iter("nvpair") if nv.get("name") == name]
+        found = [v for v in found if v is not None]
+        assert len(found) <= 1, found
+        return found[0] if found else None
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    """The settings and the CIB of a case, built once per module (pcs takes a second or two)."""
+    cache: dict[str, tuple] = {}
+
+    def build(case: str):
+        if case not in cache:
+            folder = tmp_path_factory.mktemp(case)
+            s = parse_settings(CASES[case])
+            tree = write_tree(s, folder / "tree")
+            cib = folder / "cib.xml"
+            done = real_programs.pcs_build(tree / "cluster/resources.sh", cib, *(FAKE_IDS if s.fencing else ()))
+            assert done.returncode == 0, done.stderr
+            cache[case] = (s, cib)
+        return cache[case]
+
+    return build
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_monitors_fencing_priority_and_the_vip_come_from_the_settings(built, case):
+    s, path = built(case)
+    cib = Cib(path)
+    assert cib.monitor_interval("webserver") == f"{s.cluster.httpd_monitor_s}s"
+    ip_resource = "vip_addr" if s.network.vip_mode == "aws" else "virtual_ip"
+    assert cib.monitor_interval(ip_resource) == f"{s.cluster.vip_monitor_s}s"
+    assert cib.params(ip_resource) == {**cib.params(ip_resource), "ip": str(s.network.vip),
+                                       "cidr_netmask": str(s.network.subnet_cidr.prefixlen)}  # fmt: skip
+    if s.network.vip_mode == "aws":
+        assert cib.monitor_interval("vip_aws") == f"{s.cluster.vip_monitor_s}s"
+        assert cib.params("vip_aws")["secondary_private_ip"] == str(s.network.vip)
+    priority = cib.params("webserver", "meta_attributes").get("priority")
+    if s.fencing:
+        assert cib.property("stonith-enabled") == "true"
+        assert cib.property("priority-fencing-delay") == f"{s.cluster.fencing.delay_s}s" and priority == "1"
+    else:
+        assert cib.property("stonith-enabled") == "false" and priority is None
+
+
+def started(simulate_output: str) -> list[tuple[str, str]]:
+    """(resource, node) of each start in the executed transition, in the order it ran them."""
+    executed = simulate_output.split("Executing Cluster Transition:", 1)[1].split("Revised Cluster Status:", 1)[0]
+    return re.findall(r"Resource action:\s+(\S+)\s+start on (\S+)", executed)
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_the_vip_is_up_before_httpd_starts_and_after_it_stops(built, tmp_path, case):
+    """crm_simulate runs the transition of both nodes coming up, then of the active one failing:
+    each time httpd starts only after the VIP's resources, on the same node."""
+    s, built_cib = built(case)
+    cib = tmp_path / "cib.xml"
+    cib.write_bytes(built_cib.read_bytes())  # --in-place changes it
+    vip = ["vip_aws", "vip_addr"] if s.network.vip_mode == "aws" else ["virtual_ip"]
+    nodes = [n.name for n in s.cluster.nodes]
+    up = real_programs.crm_simulate(cib, "--in-place", *[f"--node-up={n}" for n in nodes], shadow_dir=tmp_path / "shadow")
+    assert up.returncode == 0, up.stderr
+    first = [(r, n) for r, n in started(up.stdout) if r in [*vip, "webserver"]]
+    assert [r for r, _ in first] == [*vip, "webserver"] and len({n for _, n in first}) == 1, up.stdout
+    failed = real_programs.crm_simulate(cib, f"--node-fail={first[0][1]}", shadow_dir=tmp_path / "shadow")
+    assert failed.returncode == 0, failed.stderr
+    moved = [(r, n) for r, n in started(failed.stdout) if r in [*vip, "webserver"]]
+    assert [r for r, _ in moved] == [*vip, "webserver"] and {n for _, n in moved} == set(nodes) - {first[0][1]}, failed.stdout
