@@ -21,6 +21,20 @@ class AmiLookup:
     name_filter: str
 
 
+EXPORTER_PORT = 9663  # gir-lb-exporter (the cluster, the balancers, the TLS certificate) on every node
+
+
+@dataclass(frozen=True)
+class NodeMetrics:
+    """What a profile's nodes run to be watched: the distribution's exporter of node basics, and
+    the interpreter of gir-lb-exporter (blueprint/exporter.py)."""
+
+    packages: tuple[str, ...]  # the node-basics exporter, from the distribution's repositories
+    service: str
+    port: int  # where it serves Prometheus metrics at /metrics
+    python: str  # RHEL 8 has no /usr/bin/python3 until python3 is installed; platform-python always
+
+
 @dataclass(frozen=True)
 class OsProfile:
     name: str
@@ -57,6 +71,8 @@ class OsProfile:
     token_default_ms: int  # the totem token when cluster.token_ms is left out
     # Debian's corosync package starts a one-node default cluster at install: pcs must destroy it.
     resets_packaged_cluster: bool
+    # None: the nodes run no exporter (RHEL 6: no Python 3, no packaged exporter).
+    metrics: NodeMetrics | None
 
     @property
     def platforms(self) -> tuple[str, ...]:
@@ -106,6 +122,7 @@ PROFILES: dict[str, OsProfile] = {
         transport="udpu",
         # cman's own default; Red Hat tests it between 5000 and 300000 ms.
         token_default_ms=10000,
+        metrics=None,
         **_RHEL_COMMON,
     ),
     **{
@@ -133,6 +150,14 @@ PROFILES: dict[str, OsProfile] = {
             ami=AmiLookup(owner=RED_HAT, name_filter=f"RHEL-{version}.*_HVM-*-x86_64-*"),
             transport="knet",
             token_default_ms=3000,  # corosync 3 on RHEL 8.4 and later
+            # BaseOS/AppStream ship no node_exporter; Red Hat's metrics stack is PCP, whose pmproxy
+            # serves OpenMetrics at :44322/metrics (pcp-zeroconf: pmcd, pmlogger, pmproxy).
+            metrics=NodeMetrics(
+                packages=("pcp-zeroconf",),
+                service="pmproxy",
+                port=44322,
+                python="/usr/libexec/platform-python" if name == "rhel8" else "/usr/bin/python3",
+            ),
             **_RHEL_COMMON,
         )
         for name, version in (("rhel8", "8"), ("rhel9", "9"))
@@ -172,5 +197,8 @@ PROFILES: dict[str, OsProfile] = {
         transport="knet",
         token_default_ms=3000,
         resets_packaged_cluster=True,
+        metrics=NodeMetrics(
+            packages=("prometheus-node-exporter",), service="prometheus-node-exporter", port=9100, python="/usr/bin/python3"
+        ),
     ),
 }

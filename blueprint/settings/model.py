@@ -13,6 +13,7 @@ from . import rules
 from .addresses import addresses_from_pool
 from .cluster import ClusterSettings
 from .httpd import HttpdSettings
+from .monitoring import MonitoringSettings
 from .network import NetworkSettings
 from .tenants import Tenant
 from .tls import SECRET_PLACEHOLDER
@@ -64,6 +65,7 @@ class Settings(Model):
     network: NetworkSettings
     cluster: ClusterSettings
     httpd: HttpdSettings = HttpdSettings()
+    monitoring: MonitoringSettings = MonitoringSettings()
     ami: AmiSettings = AmiSettings()
     ssh: SshSettings = SshSettings()
     tenants: list[Tenant] = Field(min_length=1)

@@ -8,7 +8,7 @@ from typing import Literal
 from pydantic import Field, ValidationInfo, field_validator
 
 from .addresses import vip_problem
-from .types import Cidr, InstanceType, IPv4, Model, Region, SubnetId, raise_if
+from .types import Cidr, InstanceType, IPv4, Model, Region, SubnetId, raise_if, repeated_cidrs
 
 
 class NetworkSettings(Model):
@@ -53,6 +53,5 @@ class NetworkSettings(Model):
     @field_validator("client_cidrs", "admin_cidrs")
     @classmethod
     def _each_cidr_once(cls, v: list[ipaddress.IPv4Network], info: ValidationInfo) -> list[ipaddress.IPv4Network]:
-        # A repeated CIDR gave two firewall rules of the same Pulumi name.
-        raise_if([(f"[{i}]", f"{c} is also {info.field_name}[{v.index(c)}]") for i, c in enumerate(v) if v.index(c) < i])
+        raise_if(repeated_cidrs(v, str(info.field_name)))
         return v

@@ -21,12 +21,17 @@ def risks(s: Settings) -> list[tuple[str, str, bool]]:
     out = []
     if not s.fencing:
         out.append(("cluster.fencing.mode", "STONITH is disabled; a split brain can put the VIP on both nodes", True))
-    for key, what in (("admin_cidrs", "SSH"), ("client_cidrs", "HTTP(S)")):
-        for i, c in enumerate(getattr(s.network, key)):
+    opened = (
+        ("network.admin_cidrs", s.network.admin_cidrs, "SSH"),
+        ("network.client_cidrs", s.network.client_cidrs, "HTTP(S)"),
+        ("monitoring.source_cidrs", s.monitoring.source_cidrs, "the exporters"),
+    )
+    for key, cidrs, what in opened:
+        for i, c in enumerate(cidrs):
             if c.prefixlen < 8:
                 wide = "the whole internet" if c.prefixlen == 0 else "more than a /8 of addresses"
                 why = f"{c} opens {what} to {wide}; list your own networks"
-                out.append((f"network.{key}[{i}]", why, True))
+                out.append((f"{key}[{i}]", why, True))
     if s.environment == "prod":
         if s.httpd.tls.enabled and s.tls_cert is None:
             out.append(("tls_cert", "prod serves a generated self-signed certificate; set tls_cert and tls_key", False))
@@ -70,6 +75,15 @@ def platform_problems(s: Settings) -> list[tuple[str, str]]:
         if s.fencing:
             why = f"fence_aws powers off EC2 instances, which platform {s.platform} has not: use disabled"
             items.append(("cluster.fencing.mode", why))
+    if s.profile.metrics is None and s.monitoring.source_cidrs:
+        why = f"{s.os_profile} nodes run no exporter (no Python 3, no packaged exporter): leave it empty"
+        items.append(("monitoring.source_cidrs", why))
+    arn = s.monitoring.alarm_topic_arn
+    if arn is not None and s.platform != "aws":
+        items.append(("monitoring.alarm_topic_arn", f"CloudWatch alarms exist only on aws, not on platform {s.platform}"))
+    elif arn is not None and arn.split(":")[3] != s.network.region:
+        why = f"the topic is in {arn.split(':')[3]}: CloudWatch notifies only a topic in the stack's region {s.network.region}"
+        items.append(("monitoring.alarm_topic_arn", why))
     if s.cluster.transport not in (None, s.profile.transport):
         why = f"{s.os_profile} runs {s.profile.cluster_stack}: use {s.profile.transport}"
         items.append(("cluster.transport", why))

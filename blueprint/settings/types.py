@@ -85,6 +85,13 @@ Environment = Annotated[
 UserName = Annotated[
     str, _matching(r"[a-z_][a-z0-9_-]{0,31}", f"a Linux user name: up to 32 {_LOWER} or '_', first a letter or '_'")
 ]
+SnsTopicArn = Annotated[
+    str,
+    _matching(
+        r"arn:aws(-[a-z]+)*:sns:[a-z]{2}(-[a-z]+)+-[0-9]:[0-9]{12}:[A-Za-z0-9_-]{1,256}(\.fifo)?",
+        "an SNS topic ARN like arn:aws:sns:eu-west-1:123456789012:gir-lb-alarms",
+    ),
+]
 KeyName = Annotated[str, _matching(r"[A-Za-z0-9 ._-]{1,255}", "an EC2 key pair name: 1 to 255 letters, digits, spaces or ._-")]
 _LABEL = r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
 BastionHost = Annotated[
@@ -115,6 +122,11 @@ def _as_text(example: str) -> BeforeValidator:
 
 IPv4 = Annotated[ipaddress.IPv4Address, _as_text("10.0.1.50")]
 Cidr = Annotated[ipaddress.IPv4Network, _as_text("10.0.1.0/24")]
+
+
+def repeated_cidrs(v: list[ipaddress.IPv4Network], key: str) -> list[tuple[str, str]]:
+    """Each repeat of a CIDR in a list (a repeat gives two firewall rules of the same Pulumi name)."""
+    return [(f"[{i}]", f"{c} is also {key}[{v.index(c)}]") for i, c in enumerate(v) if v.index(c) < i]
 
 _HOST_RE = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$")
 # Labels the resolver reads as numbers (decimal, 0-octal, 0x-hex): such a host is an IPv4 address.
