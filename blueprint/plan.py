@@ -133,9 +133,10 @@ def build_plan(s: Settings, bundle: Bundle) -> list[Step]:
     # stack refuses the change before any step touches a node.
     steps = [Step("cluster-check", 0, bundle.scripts["cluster-check.sh"], "prepare")]
     prepare = bundle.scripts["node-prepare.sh"]
+    node_files = "".join(_b64_line(text) for _, text in bundle.node_files.values())  # in the script's order
     steps += [
         Step(f"prepare-{i}", i, prepare, "prepare", stdin="hacluster_password", after=("cluster-check",),
-             waits_for_first_boot=True, reruns_on_replace_of=(i,))
+             waits_for_first_boot=True, reruns_on_replace_of=(i,), payload=node_files)
         for i in nodes
     ]
     prepared = tuple(f"prepare-{i}" for i in nodes)

@@ -17,11 +17,14 @@ from pathlib import Path
 import jinja2
 import yaml
 
-from .profiles import OsProfile
-from .services import BY_KEY
+from .profiles import EXPORTER_PORT, OsProfile
+from .services import BY_KEY, SERVICES
 from .settings import Settings
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+EXPORTER_SOURCE = Path(__file__).resolve().parent / "exporter.py"  # runs on the nodes
+EXPORTER_PATH = "/usr/local/libexec/gir-lb/gir-lb-exporter"
+EXPORTER_UNIT = "/etc/systemd/system/gir-lb-exporter.service"
 # 250 would cost 4% less memory per held poll (`python -m bench capacity`), but an old worker then
 # takes longer to join its threads at a graceful reload: in tests/live 10-12 wake-ups per 20 reloads
 # instead of 0-4, worst 80-86 ms instead of 40-52, one run in five over 0.4 s (docs/reload.md).
@@ -93,6 +96,8 @@ class Bundle:
     user_data: str
     scripts: dict[str, str]  # script name -> text
     secret_files: dict[str, str] = field(default_factory=dict)  # node path -> what fills it
+    # node path -> (mode, text): what node-prepare installs, read from its stdin (gir-lb-exporter)
+    node_files: dict[str, tuple[str, str]] = field(default_factory=dict)
 
     def tree(self, secret_placeholder: str = "<secret: {} - written at deploy time>\n") -> dict[str, str]:
         """The bundle as a folder that mirrors the node (for `render --out` and diffs)."""
@@ -100,6 +105,7 @@ class Bundle:
         out.update({path.lstrip("/"): secret_placeholder.format(what) for path, what in self.secret_files.items()})
         out["cloud-init/user-data.yaml"] = self.user_data
         out.update({f"cluster/{name}": text for name, text in self.scripts.items()})
+        out.update({path.lstrip("/"): text for path, (_, text) in self.node_files.items()})
         return dict(sorted(out.items()))
 
 
@@ -117,6 +123,35 @@ def mpm_conf(s: Settings, threads_per_child: int = THREADS_PER_CHILD) -> str:
     """gir-lb-mpm.conf (other threads_per_child: `python -m bench capacity` compares them)."""
     m = mpm_sizing(s.httpd.max_agents, s.httpd.headroom_percent, threads_per_child)
     return _env.get_template("httpd/mpm.conf.j2").render(s=s, p=s.profile, header=_header(s), m=m)
+
+
+def _b64(text: str) -> str:
+    return base64.b64encode(text.encode()).decode()
+
+
+def _systemd_quote(word: str) -> str:
+    """One ExecStart argument: bare when plain, else double-quoted (systemd and the lab's shell
+    read both the same way); anything either would expand is refused."""
+    if re.search(r'["\\$%`\s]', word):
+        raise ValueError(f"refusing to put {word!r} into a unit file")
+    return word if re.fullmatch(r"[A-Za-z0-9_./:=,-]+", word) else f'"{word}"'
+
+
+def exporter_files(s: Settings, tls_cert_path: str) -> dict[str, tuple[str, str]]:
+    """node path -> (mode, text): gir-lb-exporter (blueprint/exporter.py) and its systemd unit."""
+    p = s.profile
+    assert p.metrics is not None
+    args = [
+        p.metrics.python, EXPORTER_PATH, "--listen", f":{EXPORTER_PORT}",
+        "--status-url", f"http://127.0.0.1:{s.httpd.port}/server-status?auto",
+        "--balancers", ",".join(f"{svc.balancer}={svc.key}" for svc in SERVICES),
+        "--vip-resource", "virtual_ip",
+        *(["--tls-cert", tls_cert_path] if s.httpd.tls.enabled else []),
+    ]  # fmt: skip
+    unit = _env.get_template("monitoring/gir-lb-exporter.service.j2").render(
+        header=_header(s), exec_start=" ".join(map(_systemd_quote, args))
+    )
+    return {EXPORTER_PATH: ("0755", EXPORTER_SOURCE.read_text()), EXPORTER_UNIT: ("0644", unit)}
 
 
 def render_bundle(s: Settings) -> Bundle:
@@ -157,12 +192,14 @@ def render_bundle(s: Settings) -> Bundle:
     stack_dir = f"cluster/{p.cluster_stack}"  # each cluster stack (cman, corosync3) has its own scripts
     # awsvip's monitor from the instance metadata instead of the EC2 API (the agent says why)
     agent = render("cluster/gir-lb-awsvip.j2") if s.network.vip_mode == "aws" else None
+    node_files = exporter_files(s, f"{root}/{tls_dir}/server.crt") if p.metrics else {}
     scripts = {
         "cluster-check.sh": render(f"{stack_dir}/cluster-check.sh.j2"),
         "node-prepare.sh": render(
             f"{stack_dir}/node-prepare.sh.j2",
             kernel_threads=kernel_threads(m),
-            awsvip_agent=base64.b64encode(agent.encode()).decode() if agent else None,
+            awsvip_agent=_b64(agent) if agent else None,
+            node_files=[(path, mode) for path, (mode, _) in node_files.items()],
         ),
         "cluster-setup.sh": render(f"{stack_dir}/cluster-setup.sh.j2"),
         "resources.sh": render(
@@ -178,7 +215,9 @@ def render_bundle(s: Settings) -> Bundle:
         scripts["cluster-join.sh"] = render(f"{stack_dir}/cluster-join.sh.j2")
     if agent:
         scripts["gir-lb-awsvip.sh"] = agent  # installed as /usr/lib/ocf/resource.d/gir-lb/awsvip
-    return Bundle(httpd=httpd, user_data=render_user_data(s, p), scripts=scripts, secret_files=secret_files)
+    return Bundle(
+        httpd=httpd, user_data=render_user_data(s, p), scripts=scripts, secret_files=secret_files, node_files=node_files
+    )
 
 
 def render_user_data(s: Settings, p: OsProfile) -> str:
@@ -195,7 +234,7 @@ def render_user_data(s: Settings, p: OsProfile) -> str:
         runcmd.append(["pcs", "cluster", "destroy", "--force"])
     if not p.pcs_legacy:
         runcmd.append(["systemctl", "enable", "--now", "pcsd"])
-    doc: dict[str, object] = {"packages": list(p.packages)}
+    doc: dict[str, object] = {"packages": [*p.packages, *(p.metrics.packages if p.metrics else ())]}
     if s.network.vip_mode == "aws":
         # awsvip and the aws CLI read the region from the profile (Debian's awsvip has no region=).
         doc["write_files"] = [

@@ -239,11 +239,14 @@ class Topology:
         self.plug(box, str(node.ip))
         if ec2.emulated(self.settings):
             box.run(*ec2.imds_route(str(node.ip)), net_only=True, check=True)
-        # What a booted host starts by itself: sshd, pcsd where enabled, the cluster once enabled.
+        # What a booted host starts by itself: sshd, pcsd where enabled, the cluster once enabled,
+        # the exporters.
         if (root / "etc.upper" / HOST_KEY.removeprefix("etc/")).exists():
             box.run("install", "-d", "-m", "0755", "/run/sshd", check=True)
             box.run("/usr/sbin/sshd", "-f", "/etc/ssh/gir-lb-lab/sshd_config", check=True)
-        for unit in ("pcsd", "corosync", "pacemaker"):
+        metrics = self.settings.profile.metrics
+        watchers = (metrics.service, "gir-lb-exporter") if metrics else ()
+        for unit in ("pcsd", "corosync", "pacemaker", *watchers):
             if box.run("systemctl", "is-enabled", unit).returncode == 0:
                 box.run("systemctl", "start", unit, check=True)
         return box

@@ -439,7 +439,7 @@ def test_node_prepare_raises_the_kernel_thread_limits_a_large_max_agents_needs_a
     The limits block runs for real against a stand-in `sysctl` (the node's kernel values in files):
     a lower limit is raised and persisted, a higher one is left alone, and a second run changes nothing."""
     script = bundle_of(base_config("rhel9", httpd={"max_agents": 20000})).scripts["node-prepare.sh"]
-    block = script[script.index("limits=") : script.index("# Pacemaker starts")]
+    block = script[script.index("limits=") : script.index("# Installs base64")]
     assert "58192" in block
     kernel = {"kernel.pid_max": "4194304", "kernel.threads-max": "31000"}
     for key, value in kernel.items():
