@@ -17,6 +17,7 @@ from pulumi_command import remote
 
 from blueprint.iam import CLUSTER_TAG, agent_policy
 from blueprint.plan import build_plan
+from blueprint.profiles import EXPORTER_PORT
 from blueprint.render import Bundle, user_data_with_host_key
 from blueprint.settings import Settings, vip_problem
 from blueprint.stack_config import SettingsError
@@ -34,7 +35,8 @@ def _child(parent: pulumi.Resource, **extra) -> pulumi.ResourceOptions:
 
 
 class Network(pulumi.ComponentResource):
-    """Security group: one rule per port and CIDR; cluster traffic only from the group itself."""
+    """Security group: one rule per port and CIDR (web, SSH, the exporters); cluster traffic only
+    from the group itself."""
 
     def __init__(self, name: str, s: Settings, vpc_id: str, opts: pulumi.ResourceOptions | None = None):
         super().__init__("gir-lb:network:Network", name, None, opts)
@@ -52,6 +54,12 @@ class Network(pulumi.ComponentResource):
                 rules.append((f"http-{port}-{cidr}", "tcp", port, port, {"cidr_ipv4": str(cidr)}))
         for cidr in s.network.admin_cidrs:
             rules.append((f"ssh-{cidr}", "tcp", 22, 22, {"cidr_ipv4": str(cidr)}))
+        # Both exporters (docs/monitoring.md), to monitoring.source_cidrs only; the settings refuse
+        # those CIDRs for a profile without metrics.
+        metrics_ports = [EXPORTER_PORT, s.profile.metrics.port] if s.profile.metrics else []
+        for port in metrics_ports:
+            for cidr in s.monitoring.source_cidrs:
+                rules.append((f"metrics-{port}-{cidr}", "tcp", port, port, {"cidr_ipv4": str(cidr)}))
         self_ref = {"referenced_security_group_id": self.group.id}
         # Only corosync 3 profiles run on AWS (OsProfile.not_on): knet on 5405, and pcsd.
         rules.append(("corosync-knet", "udp", 5405, 5405, self_ref))
@@ -162,7 +170,7 @@ class Identity(pulumi.ComponentResource):
 class Hosts(pulumi.ComponentResource):
     """The two nodes in the one subnet, IMDSv2 only, encrypted root volume, user-data from the
     bundle plus each node's SSH host key, generated here so the bootstrap pins it (the user-data is
-    therefore a secret)."""
+    therefore a secret); with monitoring.alarm_topic_arn, an alarm on each one's status checks."""
 
     def __init__(
         self,
@@ -213,6 +221,29 @@ class Hosts(pulumi.ComponentResource):
                     opts=_child(self, ignore_changes=["ami"], delete_before_replace=True),
                 )
             )
+        self.alarms: list[aws.cloudwatch.MetricAlarm] = []
+        if topic := s.monitoring.alarm_topic_arn:
+            for node, instance in zip(s.cluster.nodes, self.instances, strict=True):
+                alarm = aws.cloudwatch.MetricAlarm(
+                    f"{name}-{node.name}-status-check",
+                    alarm_description=f"gir-lb {s.environment} {node.name}: EC2 instance or system status check failed",
+                    namespace="AWS/EC2",
+                    metric_name="StatusCheckFailed",
+                    dimensions={"InstanceId": instance.id},
+                    statistic="Maximum",
+                    period=60,
+                    evaluation_periods=2,
+                    comparison_operator="GreaterThanOrEqualToThreshold",
+                    threshold=1,
+                    # A stopped instance publishes no status checks: "missing" would leave a node that
+                    # was fenced (stopped, then started) and never came back silent in INSUFFICIENT_DATA.
+                    treat_missing_data="breaching",
+                    alarm_actions=[topic],
+                    ok_actions=[topic],
+                    tags={"environment": s.environment},
+                    opts=_child(self),
+                )
+                self.alarms.append(alarm)
         self.register_outputs({"instance_ids": [i.id for i in self.instances]})
 
 

@@ -25,6 +25,11 @@ def host_public_key(name: str) -> str:
     return f"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5{hashlib.sha256(name.encode()).hexdigest()}\n"
 
 
+def instance_id(name: str) -> str:
+    """The id the mocks give the EC2 instance of that Pulumi name."""
+    return "i-" + hashlib.sha256(name.encode()).hexdigest()[:17]
+
+
 def local_command_stdout(name: str) -> str:
     """What the lab's local commands print (components/lab.py)."""
     if name.endswith("-key"):
@@ -76,7 +81,7 @@ class RecordingMocks(pulumi.runtime.Mocks):
         outputs = dict(args.inputs)
         resource_id = f"{args.name}-id"
         if args.typ == "aws:ec2/instance:Instance":
-            resource_id = "i-" + hashlib.sha256(args.name.encode()).hexdigest()[:17]
+            resource_id = instance_id(args.name)
         elif args.typ == "random:index/randomPassword:RandomPassword":
             outputs["result"] = GENERATED_PASSWORD
         elif args.typ == "tls:index/privateKey:PrivateKey":

@@ -12,15 +12,29 @@ INGRESS_RULE = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
 INSTANCE = "aws:ec2/instance:Instance"
 REMOTE_COMMAND = "command:remote:Command"
 WORLD = (("cidrIpv4", "0.0.0.0/0"), ("cidrIpv6", "::/0"))
+# gir-lb-exporter, PCP's pmproxy (RHEL), the node exporter (Debian): blueprint/profiles.py, which
+# this directory cannot import (tests/unit/test_policy.py keeps the two in step).
+METRICS_PORTS = (9663, 44322, 9100)
+
+
+def _open_to_the_world(p, port: int) -> bool:
+    every_port = p.get("ipProtocol") == "-1"  # "all traffic": AWS ignores the port fields
+    return (every_port or p.get("fromPort", 0) <= port <= p.get("toPort", -1)) and any(p.get(k) == c for k, c in WORLD)
 
 
 def no_public_ssh(args: ResourceValidationArgs, report: ReportViolation) -> None:
-    p = args.props
     if args.resource_type != INGRESS_RULE:
         return  # props of other types are never read: an unknown there must not trip this policy
-    every_port = p.get("ipProtocol") == "-1"  # "all traffic": AWS ignores the port fields
-    if (every_port or p.get("fromPort", 0) <= 22 <= p.get("toPort", -1)) and any(p.get(key) == cidr for key, cidr in WORLD):
+    if _open_to_the_world(args.props, 22):
         report(f"{args.name}: SSH open to the world", None)
+
+
+def no_public_metrics(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    """The exporters answer anyone, without TLS: the cluster's state and every member's URL."""
+    if args.resource_type != INGRESS_RULE:
+        return
+    if ports := [port for port in METRICS_PORTS if _open_to_the_world(args.props, port)]:
+        report(f"{args.name}: metrics port {', '.join(map(str, ports))} open to the world", None)
 
 
 def imdsv2_required(args: ResourceValidationArgs, report: ReportViolation) -> None:
@@ -61,6 +75,7 @@ def prod_protected(args: ResourceValidationArgs, report: ReportViolation) -> Non
 
 POLICIES: list[Policy] = [
     ResourceValidationPolicy("no-public-ssh", "No ingress rule opens port 22 to the world.", no_public_ssh),
+    ResourceValidationPolicy("no-public-metrics", "No ingress rule opens an exporter's port to the world.", no_public_metrics),
     ResourceValidationPolicy("imdsv2-required", "Instances require IMDSv2 tokens.", imdsv2_required),
     ResourceValidationPolicy("volumes-encrypted", "Instance root volumes are encrypted.", volumes_encrypted),
     ResourceValidationPolicy("prod-protected", "In prod every AWS resource is protected.", prod_protected),

@@ -15,8 +15,9 @@ from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc
 from pulumi_policy import PolicyCustomTimeouts, PolicyResourceOptions, ResourceValidationArgs
 from pulumi_policy.proxy import unknown_checking_proxy
 
+from blueprint.profiles import EXPORTER_PORT, PROFILES
 from harness.pulumi_mocks import SUBNET, Registered, plain
-from policy.guardrails import POLICIES
+from policy.guardrails import METRICS_PORTS, POLICIES
 from tests.conftest import REPO, stack_config
 from tests.unit.test_pulumi import deploy
 
@@ -54,6 +55,30 @@ def dev():
 def test_prod_and_dev_pass(prod, dev):
     assert violations(prod, "prod") == set()
     assert violations(dev, "dev") == set()  # dev is unprotected: the prod check keys on the environment
+
+
+def test_prod_with_exporter_rules_and_alarms_passes():
+    cfg = stack_config("prod")
+    cfg["monitoring"] = {"source_cidrs": ["10.40.240.0/24"], "alarm_topic_arn": "arn:aws:sns:eu-west-1:123456789012:gir-lb"}
+    resources = deploy(cfg, subnet={**SUBNET, "cidrBlock": "10.40.1.0/24"})[0]
+    types = [r.type for r in resources]
+    assert types.count("aws:cloudwatch/metricAlarm:MetricAlarm") == 2
+    assert violations(resources, "prod") == set()
+
+
+def test_exporters_open_to_the_world_are_caught():
+    # The settings only warn of it outside prod; the pack refuses it everywhere, like SSH.
+    cfg = stack_config("dev")
+    cfg["monitoring"] = {"source_cidrs": ["0.0.0.0/0"]}
+    resources = deploy(cfg)[0]
+    assert violations(resources, "dev") == {
+        ("no-public-metrics", "gir-lb-net-metrics-9663-0.0.0.0_0"),
+        ("no-public-metrics", "gir-lb-net-metrics-44322-0.0.0.0_0"),
+    }
+
+
+def test_the_pack_knows_every_exporter_port():
+    assert set(METRICS_PORTS) == {EXPORTER_PORT} | {p.metrics.port for p in PROFILES.values() if p.metrics}
 
 
 def test_each_violation_is_caught_by_its_policy(prod):
@@ -112,4 +137,4 @@ def test_an_all_traffic_rule_open_to_the_world_is_caught(dev):
     bad = copy.deepcopy(dev)
     rule = next(r for r in bad if r.name == "gir-lb-net-ssh-10.20.250.0_24")
     rule.inputs.update(cidrIpv4="0.0.0.0/0", ipProtocol="-1", fromPort=0, toPort=0)  # AWS ignores ports for -1
-    assert violations(bad, "dev") == {("no-public-ssh", rule.name)}
+    assert violations(bad, "dev") == {("no-public-ssh", rule.name), ("no-public-metrics", rule.name)}

@@ -96,6 +96,63 @@ def test_security_group_rules(dev):
             assert r.inputs["referencedSecurityGroupId"] == group_id
 
 
+EXPORTER_PORTS = (9663, 44322)  # gir-lb-exporter, and PCP's pmproxy on rhel9 (docs/monitoring.md)
+TOPIC = "arn:aws:sns:eu-west-1:123456789012:gir-lb-alarms"
+
+
+def with_monitoring(**monitoring) -> list:
+    cfg = stack_config("dev")
+    cfg["monitoring"] = monitoring
+    return deploy(cfg)[0]
+
+
+def exporter_rules(resources) -> list:
+    rules = of_type(resources, "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")
+    return [r for r in rules if {r.inputs["fromPort"], r.inputs["toPort"]} & set(EXPORTER_PORTS)]
+
+
+def test_the_exporter_ports_open_to_exactly_the_monitoring_source_cidrs(dev):
+    resources = with_monitoring(source_cidrs=["10.20.240.0/24", "192.168.7.0/28"])
+    rules = exporter_rules(resources)
+    seen = [(r.inputs["ipProtocol"], r.inputs["fromPort"], r.inputs["toPort"], r.inputs["cidrIpv4"]) for r in rules]
+    assert sorted(seen) == sorted(
+        ("tcp", port, port, cidr) for port in EXPORTER_PORTS for cidr in ("10.20.240.0/24", "192.168.7.0/28")
+    )
+    group = of_type(resources, "aws:ec2/securityGroup:SecurityGroup")[0]
+    assert all(r.inputs["securityGroupId"] == group.name + "-id" for r in rules)
+    assert len({r.name for r in rules}) == 4  # one Pulumi name each
+    # the other rules are the dev stack's own
+    ingress = lambda rs: {r.name for r in of_type(rs, "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")}  # noqa: E731
+    assert ingress(resources) - {r.name for r in rules} == ingress(dev)
+
+
+def test_without_source_cidrs_no_exporter_port_opens(dev):
+    assert exporter_rules(dev) == []
+    assert exporter_rules(with_monitoring(alarm_topic_arn=TOPIC)) == []
+
+
+def test_an_alarm_topic_gives_one_status_check_alarm_per_instance():
+    resources = with_monitoring(alarm_topic_arn=TOPIC)
+    alarms = by_name(of_type(resources, "aws:cloudwatch/metricAlarm:MetricAlarm"))
+    instances = of_type(resources, "aws:ec2/instance:Instance")
+    assert sorted(alarms) == sorted(f"{i.name}-status-check" for i in instances) and len(alarms) == 2
+    for i in instances:  # each node's alarm watches that node's instance
+        alarm = alarms[f"{i.name}-status-check"]
+        assert alarm.inputs["dimensions"] == {"InstanceId": pulumi_harness.instance_id(i.name)}
+        assert i.urn in alarm.dependencies
+    for a in alarms.values():
+        assert a.inputs["namespace"] == "AWS/EC2" and a.inputs["metricName"] == "StatusCheckFailed"
+        assert (a.inputs["statistic"], a.inputs["period"], a.inputs["evaluationPeriods"]) == ("Maximum", 60, 2)
+        assert (a.inputs["comparisonOperator"], a.inputs["threshold"]) == ("GreaterThanOrEqualToThreshold", 1)
+        assert a.inputs["alarmActions"] == [TOPIC] and a.inputs["okActions"] == [TOPIC]
+        assert a.inputs["treatMissingData"] == "breaching"
+
+
+def test_without_an_alarm_topic_there_is_no_alarm(dev):
+    assert of_type(dev, "aws:cloudwatch/metricAlarm:MetricAlarm") == []
+    assert of_type(with_monitoring(source_cidrs=["10.20.240.0/24"]), "aws:cloudwatch/metricAlarm:MetricAlarm") == []
+
+
 def test_rhel6_is_refused_on_aws():
     # RHEL 6 ships neither awsvip nor fence_aws, and IPaddr2 alone cannot move an address on AWS
     cfg = stack_config("dev")
