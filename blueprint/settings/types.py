@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict
 
 from ..pki import read_certificates
+from ..profiles import EXPORTER_PORT, PROFILES
 
 NAMESPACE = "gir-lb"
 
@@ -194,7 +195,11 @@ def _check_port(v: object) -> object:
 Port = Annotated[int, BeforeValidator(_check_port)]
 # TCP ports the nodes' own daemons use (corosync's are UDP, but a web port there confuses every
 # firewall rule and capture).
-RESERVED_PORTS = {22: "SSH", 2224: "pcsd", 5404: "corosync", 5405: "corosync", 5406: "corosync"}
+RESERVED_PORTS = {
+    22: "SSH", 2224: "pcsd", 5404: "corosync", 5405: "corosync", 5406: "corosync",
+    EXPORTER_PORT: "gir-lb-exporter",
+    **{p.metrics.port: p.metrics.service for p in PROFILES.values() if p.metrics},
+}  # fmt: skip
 
 
 def check_pem_certificates(v: str) -> str:
