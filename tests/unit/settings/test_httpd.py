@@ -10,7 +10,19 @@ from tests.conftest import base_config
 from tests.unit.settings.conftest import only_problem, problems
 
 
-@pytest.mark.parametrize("port, owner", [(22, "SSH"), (2224, "pcsd"), (5404, "corosync"), (5405, "corosync"), (5406, "corosync")])
+@pytest.mark.parametrize(
+    "port, owner",
+    [
+        (22, "SSH"),
+        (2224, "pcsd"),
+        (5404, "corosync"),
+        (5405, "corosync"),
+        (5406, "corosync"),
+        (9663, "gir-lb-exporter"),
+        (9100, "prometheus-node-exporter"),
+        (44322, "pmproxy"),
+    ],
+)
 def test_ports_of_the_nodes_daemons_are_refused(port, owner):
     assert only_problem(base_config(httpd={"port": port})) == f"gir-lb:httpd.port: {port} is the port of {owner} on the nodes"
     tls = base_config(httpd={"tls": {"enabled": True, "port": port}})
