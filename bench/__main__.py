@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import sys
 
-from . import capacity, ec2_trouble, failover, httpd_monitor, reload, rolling, scale, throughput, token
+from . import alerts, capacity, ec2_trouble, failover, httpd_monitor, reload, rolling, scale, throughput, token
 
 SCENARIOS = {
+    "alerts": alerts.main,
     "capacity": capacity.main,
     "ec2-trouble": ec2_trouble.main,
     "failover": failover.main,

@@ -177,3 +177,28 @@ def capacity_curves(points: list[tuple[int, float, float | None, float | None]],
     fig.tight_layout()
     fig.savefig(png, dpi=110)
     plt.close(fig)
+
+
+def alert_timeline(timeline_csv: Path, marks: dict[str, float], png: Path, title: str) -> None:
+    """Usable members (top) and the alert's state (bottom) against seconds after the failure, with
+    the moments the run caused something marked."""
+    levels = {"inactive": 0, "pending": 1, "firing": 2}
+    with open(timeline_csv, newline="") as f:
+        rows = [(float(r["t_after_kill_s"]), float(r["usable_members"]), levels[r["alert_state"]]) for r in csv.DictReader(f)]
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(10, 4.2), sharex=True, height_ratios=(2, 1))
+    top.step([t for t, _, _ in rows], [u for _, u, _ in rows], where="post", color="#1f77b4")
+    top.set_ylabel("usable members")
+    top.set_ylim(-0.2, max(u for _, u, _ in rows) + 0.5)
+    bottom.step([t for t, _, _ in rows], [s for _, _, s in rows], where="post", color="#d62728")
+    bottom.set_yticks(list(levels.values()), list(levels))
+    bottom.set_xlabel("seconds after the members were killed (one point per Prometheus evaluation)")
+    for ax in (top, bottom):
+        ax.grid(alpha=0.3)
+        for label, at in marks.items():
+            ax.axvline(at, color="grey", linewidth=0.8, linestyle="--")
+            if ax is top:
+                ax.annotate(label, (at, ax.get_ylim()[1]), fontsize=8, rotation=90, va="top", ha="right")
+    fig.suptitle(title, fontsize=11, x=0.01, ha="left")
+    fig.tight_layout()
+    fig.savefig(png, dpi=110)
+    plt.close(fig)

@@ -32,7 +32,7 @@ HELP = {
     "gir_lb_cluster_up": "1 when crm_mon answered on this node",
     "gir_lb_cluster_quorate": "1 when this node's partition has quorum",
     "gir_lb_cluster_node_online": "1 when this node sees that cluster node online",
-    "gir_lb_cluster_vip_here": "1 when every VIP resource runs on this node",
+    "gir_lb_cluster_vip_on": "1 for the node where every VIP resource runs",
     "gir_lb_cluster_resource_running": "1 where the resource runs",
     "gir_lb_cluster_fail_count": "the resource's fail count on that node",
     "gir_lb_cluster_resource_banned": "1 when the fail count reached the migration-threshold",
@@ -89,7 +89,7 @@ def balancer_members(status_auto: str, services: Dict[str, str]) -> List[Sample]
     return out
 
 
-def cluster_state(crm_mon_xml: str, local_node: str, vip_resource: str) -> List[Sample]:
+def cluster_state(crm_mon_xml: str, vip_resource: str) -> List[Sample]:
     """Cluster samples from `crm_mon --output-as=xml` as this node sees the cluster."""
     root = ET.fromstring(crm_mon_xml)
     dc = root.find("summary/current_dc")
@@ -105,8 +105,9 @@ def cluster_state(crm_mon_xml: str, local_node: str, vip_resource: str) -> List[
             out.append(sample("gir_lb_cluster_resource_running", node in where, resource=rid, node=node))
     vip = root.find(".//*[@id='{}']".format(vip_resource))
     vip_parts = [vip] if vip is not None and vip.tag == "resource" else list(vip.iter("resource")) if vip is not None else []
-    here = bool(vip_parts) and all(local_node in running.get(r.get("id", ""), []) for r in vip_parts)
-    out.append(sample("gir_lb_cluster_vip_here", here))
+    for node in nodes:
+        on = bool(vip_parts) and all(node in running.get(r.get("id", ""), []) for r in vip_parts)
+        out.append(sample("gir_lb_cluster_vip_on", on, node=node))
     counts = {}  # type: Dict[Tuple[str, str], Tuple[int, Optional[int]]]
     for n in root.findall("node_history/node"):
         for h in n.findall("resource_history"):
@@ -180,8 +181,7 @@ def collect(args: argparse.Namespace) -> List[Sample]:
         out.append(sample("gir_lb_httpd_up", 0))
     try:
         xml = _run("crm_mon", "--output-as=xml", "--include=all", "--fence-history=2")
-        local = _run("crm_node", "-n").strip()
-        out += [sample("gir_lb_cluster_up", 1)] + cluster_state(xml, local, args.vip_resource)
+        out += [sample("gir_lb_cluster_up", 1)] + cluster_state(xml, args.vip_resource)
         out.append(sample("gir_lb_collect_error", 0, source="crm_mon"))
     except (OSError, RuntimeError, ET.ParseError, subprocess.TimeoutExpired, ValueError):
         out += [sample("gir_lb_cluster_up", 0), sample("gir_lb_collect_error", 1, source="crm_mon")]

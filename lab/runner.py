@@ -187,16 +187,36 @@ class Lab(LabWorld):
         summary = [line for line in pcs.splitlines() if line.strip().startswith(("*", "Node", "Online", "OFFLINE"))][:12]
         health = self.tenant_health()
         why = self.fencing_report()
-        report = {"vip_on": self.where("virtual_ip"), "webserver_on": self.where("webserver"), "health": health, "why": why}
+        report: dict[str, object] = {
+            "vip_on": self.where("virtual_ip"), "webserver_on": self.where("webserver"), "health": health, "why": why
+        }  # fmt: skip
         say(f"lab {self.name}: VIP {self.settings.network.vip} on {report['vip_on']}, webserver on {report['webserver_on']}")
         say("\n".join(summary))
         for tid, services in health.items():
             say(f"  {tid}: " + ", ".join(f"{svc}={who}" for svc, who in services.items()))
         for line in why:
             say(f"  why: {line}")
+        if self.settings.profile.metrics:
+            firing = self.watch.alerts()
+            report["alerts"] = firing
+            say(f"alerts firing: {len(firing) or 'none'}")
+            for labels in firing:
+                say("  " + ", ".join(f"{k}={v}" for k, v in labels.items()))
         return report
 
     # ---- failures ---------------------------------------------------------------------------------
+
+    def stop_members(self, tenant: str, service: str) -> list[tuple[str, str, str | None]]:
+        """Kills every fake member of a tenant's service; returns what start_members needs."""
+        t = next(t for t in self.settings.tenants if t.id == tenant)
+        stopped = [(f"{tenant}-{svc}-{i + 1}", m.url, getattr(m, "route", None)) for svc, i, m in t.members if svc == service]
+        for name, _, _ in stopped:
+            self.topology.stop_member(name)
+        return stopped
+
+    def start_members(self, service: str, stopped: list[tuple[str, str, str | None]]) -> None:
+        for name, url, route in stopped:
+            self.topology.start_member(name, url, kind=service, route=route)
 
     def power_cut(self, name: str) -> None:
         """Node `name` loses power: unplugged, every process gone (its PID namespace's init killed)."""

@@ -318,6 +318,18 @@ class Topology:
         box = self.box("backends")
         wait_for("the fake members", lambda: box.run("bash", "-c", probe, net_only=True).returncode == 0, 30, 0.2)
 
+    def stop_member(self, name: str) -> None:
+        """SIGKILLs the fake member `name` (found by its --name argument in the backends box, by PID)."""
+        box = self.box("backends")
+        for pid, _ in box.processes():
+            try:
+                argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+            except FileNotFoundError:
+                continue
+            if b"--name" in argv and argv[argv.index(b"--name") + 1 :][:1] == [name.encode()]:
+                os.kill(pid, signal.SIGKILL)
+                wait_for(f"member {name} to end", lambda pid=pid: ended(pid), 10, 0.05)
+
     def start_member(self, name: str, url: str, kind: str = "plain", route: str | None = None, wait: bool = True) -> int:
         """A fake GIR member in the backends box, answering as `name` at `url`; returns once it listens.
         `kind` and `route` as in lab/fake_member.py (the service's key; the member's route, if it has

@@ -12,7 +12,7 @@ Topology (all in namespaces; the root namespace gets no interface in the lab sub
             /usr/bin (the systemctl, killall and cloud-init stand-ins); eth0 on the switch; sshd
             with the host key the program generated
   backends - the fake GIR members of every tenant, on the addresses the lab stack names
-  client  - where probes come from
+  client  - where probes come from, and the lab's Prometheus (lab/watch.py)
 Lab-only parts: the namespaces, the stand-ins, a package check instead of package installation,
 and the gateway instead of a routed network (components/lab.py lists what the program does
 differently).
@@ -35,6 +35,7 @@ from . import ec2, gateway, steps
 from .boxes import Box, LabError
 from .stack import PulumiStack
 from .topology import Topology, missing_packages
+from .watch import Watch
 
 REPO = Path(__file__).resolve().parent.parent
 STATE_ROOT = Path("/var/tmp")
@@ -93,6 +94,11 @@ class LabWorld:
         return Box(self.state, name)
 
     @property
+    def watch(self) -> Watch:
+        """The lab's Prometheus, in the client box."""
+        return Watch(self.state, self.box("client"), self.settings)
+
+    @property
     def ec2_world(self) -> dict | None:
         """What the EC2 emulator made (instances, ENIs, subnet), for a stack that needs it."""
         path = self.state / "ec2.json"
@@ -129,6 +135,7 @@ class LabWorld:
         (self.state / "config-file").write_text(str(self.config_file))
         self.topology.start_simple_box("switch", None)
         self.topology.start_simple_box("client", self.topology.client_ip)
+        self.watch.start()
         self.topology.start_backends()
         if ec2.emulated(self.settings):
             self.topology.start_ec2(self.config_file)

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from bench import alerts as alerts_bench
 from bench.reload import measure
 from blueprint.plan import build_plan
 from blueprint.render import render_bundle
@@ -26,6 +27,7 @@ from lab.boxes import LabError
 from lab.probing import downtime as downtime_of
 from lab.runner import Lab
 from lab.topology import SHIMS
+from lab.watch import INTERVAL_S as WATCH_INTERVAL_S
 
 REPO = Path(__file__).resolve().parents[2]
 SANITY_DOWNTIME_S = 15
@@ -66,6 +68,30 @@ def test_every_tenant_route_reaches_that_tenants_members(lab):
             assert member.startswith(f"{tid}-{svc}-"), (tid, svc, member)
     status, body = lab.get("/t2/rcs/api/keys")
     assert status == 200 and body["member"].startswith("t2-rcs-") and body["path"] == "/rcs/api/keys"
+
+
+def test_at_rest_every_exporter_is_scraped_and_no_alert_fires(lab):
+    lab.watch.wait_targets_up()
+    time.sleep(2 * WATCH_INTERVAL_S)  # a rule evaluation on fresh scrapes
+    assert lab.watch.alerts("firing") == []
+    found = {r["metric"]["node"]: r["value"][1] for r in lab.watch.query("max by (node) (gir_lb_cluster_vip_on)")}
+    holder = lab.where("virtual_ip")
+    assert found == {n.name: "1" if n.name == holder else "0" for n in lab.settings.cluster.nodes}
+
+
+def test_a_tenants_rcs_members_down_alert_for_that_service_only_and_resolve_once_back(lab, tmp_path):
+    """`python -m bench alerts`' run: t1's RCS members killed under client requests;
+    `GirLbServiceWithoutMember` fires for t1/rcs and nothing else, within its `for` plus two scrapes
+    (and one evaluation) of the first scrape that saw no usable member; back, it resolves."""
+    run = alerts_bench.measure(lab, tmp_path)
+    hold_s = lab.settings.monitoring.no_member_for_s
+    print(f"\nno usable t1/rcs member {run.emptied - run.killed:.1f}s after the kill, firing {run.fired - run.emptied:.1f}s"
+          f" later (for {hold_s}s), resolved {run.resolved - run.restarted:.1f}s after the restart")  # fmt: skip
+    firing = [(a["alertname"], a.get("tenant"), a.get("service")) for a in run.labels]
+    assert firing == [("GirLbServiceWithoutMember", "t1", "rcs")]
+    assert hold_s <= run.fired - run.emptied <= hold_s + 3 * WATCH_INTERVAL_S
+    assert run.resolved > run.restarted and lab.watch.alerts() == []
+    assert (tmp_path / "timeline.png").stat().st_size > 0 and "t_after_kill_s" in (tmp_path / "timeline.csv").read_text()
 
 
 def test_root_namespace_has_no_interface_in_the_lab_subnet(lab):
@@ -165,11 +191,14 @@ def test_httpd_killed_recovers(lab):
 
 def test_active_node_killed_the_other_serves(lab):
     before = lab.where("webserver")
-    downtime = lab.failover("node").downtime
+    failover = lab.failover("node")
+    downtime = failover.downtime
     print(f"\nnode loss: downtime {downtime:.2f}s")
     assert downtime < SANITY_DOWNTIME_S
     assert lab.where("webserver") not in (None, before)
     assert "Online: [ lab-a lab-b ]" in lab.running_node().run("crm_mon", "-1").stdout  # it rejoined
+    fired = {(a["alertname"], a.get("node")) for a in lab.watch.fired_since(failover.at - 1)}
+    assert ("GirLbClusterNodeOffline", before) in fired and ("GirLbVipMoved", None) in fired, fired
 
 
 def steps_of(lab: Lab) -> list:

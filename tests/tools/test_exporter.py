@@ -19,12 +19,12 @@ from tests.conftest import stack_config, write_tree
 FAKE_IDS = ("i-0123456789abcdef0", "i-0fedcba9876543210")
 
 
-def metrics(cib: Path, local_node: str, vip: str = "virtual_ip") -> dict[tuple, float]:
+def metrics(cib: Path, vip: str = "virtual_ip") -> dict[tuple, float]:
     xml = subprocess.run(
         ["crm_mon", "--output-as=xml", "--include=all", "--fence-history=2"],
         capture_output=True, text=True, check=True, env={**os.environ, "CIB_file": str(cib)},
     ).stdout  # fmt: skip
-    return {(name, labels): value for name, labels, value in exporter.cluster_state(xml, local_node, vip)}
+    return {(name, labels): value for name, labels, value in exporter.cluster_state(xml, vip)}
 
 
 def value(found: dict[tuple, float], name: str, **labels: str) -> float:
@@ -48,8 +48,9 @@ def running(request, tmp_path):
 
 def test_both_nodes_up_the_vip_on_the_active_node_and_nothing_failed(running):
     s, cib, (active, standby) = running
-    on_active, on_standby = metrics(cib, active), metrics(cib, standby)
-    assert value(on_active, "gir_lb_cluster_vip_here") == 1 and value(on_standby, "gir_lb_cluster_vip_here") == 0
+    on_active = metrics(cib)
+    assert value(on_active, "gir_lb_cluster_vip_on", node=active) == 1
+    assert value(on_active, "gir_lb_cluster_vip_on", node=standby) == 0
     vip_parts = ["vip_aws", "vip_addr"] if s.network.vip_mode == "aws" else ["virtual_ip"]
     for resource in [*vip_parts, "webserver"]:
         assert value(on_active, "gir_lb_cluster_resource_running", resource=resource, node=active) == 1
@@ -68,27 +69,28 @@ def test_a_failed_httpd_monitor_counts_and_a_failed_vip_is_banned_from_its_node(
         cib, "--in-place", f"--op-inject=webserver_monitor_{s.cluster.httpd_monitor_s * 1000}@{active}=7", shadow_dir=shadow
     )
     assert restarted.returncode == 0, restarted.stderr
-    found = metrics(cib, active)
+    found = metrics(cib)
     assert value(found, "gir_lb_cluster_fail_count", resource="webserver", node=active) == 1
     assert value(found, "gir_lb_cluster_resource_banned", resource="webserver", node=active) == 0  # threshold 10
-    assert value(found, "gir_lb_cluster_failed_actions") == 1 and value(found, "gir_lb_cluster_vip_here") == 1
+    assert value(found, "gir_lb_cluster_failed_actions") == 1 and value(found, "gir_lb_cluster_vip_on", node=active) == 1
 
     vip = "vip_addr" if s.network.vip_mode == "aws" else "virtual_ip"
     moved = real_programs.crm_simulate(
         cib, "--in-place", f"--op-inject={vip}_monitor_{s.cluster.vip_monitor_s * 1000}@{active}=7", shadow_dir=shadow
     )
     assert moved.returncode == 0, moved.stderr
-    on_active, on_standby = metrics(cib, active), metrics(cib, standby)
+    on_active = metrics(cib)
     assert value(on_active, "gir_lb_cluster_resource_banned", resource=vip, node=active) == 1  # migration-threshold 1
     assert value(on_active, "gir_lb_cluster_resource_banned", resource=vip, node=standby) == 0
-    assert value(on_active, "gir_lb_cluster_vip_here") == 0 and value(on_standby, "gir_lb_cluster_vip_here") == 1
+    assert value(on_active, "gir_lb_cluster_vip_on", node=active) == 0
+    assert value(on_active, "gir_lb_cluster_vip_on", node=standby) == 1
 
 
 def test_a_stopped_node_is_offline_and_the_partition_without_dc_is_not_quorate(running, tmp_path):
     _, cib, (active, standby) = running
     down = real_programs.crm_simulate(cib, "--in-place", f"--node-down={standby}", shadow_dir=tmp_path / "shadow")
     assert down.returncode == 0, down.stderr
-    found = metrics(cib, active)
+    found = metrics(cib)
     assert value(found, "gir_lb_cluster_node_online", node=standby) == 0
     assert value(found, "gir_lb_cluster_node_online", node=active) == 1
     # A CIB file has no DC (no live cluster): the exporter must not call that quorate.
