@@ -26,6 +26,7 @@ from typing import Any, TypedDict
 
 USER_DATA = "cloud-init/user-data.yaml"
 SCRIPTS_DIR = "cluster/"  # the steps' scripts: run over SSH, never installed on a node
+PROMETHEUS_DIR = "monitoring/"  # alert rules and scrape jobs for the operator's Prometheus, not on a node
 
 
 class StepInfo(TypedDict):
@@ -310,8 +311,9 @@ def compare(
 ) -> str:
     """Markdown: what going from `old` (None: the stack is new) to `new` does to the nodes."""
     files = _file_changes(old, new)
-    node_files = {p: c for p, c in files.items() if not p.startswith(SCRIPTS_DIR)}
+    node_files = {p: c for p, c in files.items() if not p.startswith((SCRIPTS_DIR, PROMETHEUS_DIR))}
     scripts = {p: c for p, c in files.items() if p.startswith(SCRIPTS_DIR)}
+    prometheus = {p: c for p, c in files.items() if p.startswith(PROMETHEUS_DIR)}
     tenants = _tenant_changes(old, new)
     running, gone = _step_changes(old, new)
     replaced = _replaced_nodes(old, new)
@@ -329,6 +331,8 @@ def compare(
         summary.append(f"{len(node_files)} file(s) on {' and '.join(names)}")
     if USER_DATA in node_files:
         summary.append("user-data changes")
+    if prometheus:
+        summary.append(f"{len(prometheus)} Prometheus file(s)")
     if replaced:
         summary.append(f"new instance(s): {', '.join(names[i] for i in replaced)}")
     changed_tenants = sorted({tid for tid, _ in tenants})
@@ -382,10 +386,14 @@ def compare(
         ]
     out.append("")
 
-    shown = {p: c for p, c in {**node_files, **scripts}.items() if c != "removed" and p not in secret}
+    shown = {p: c for p, c in {**node_files, **scripts, **prometheus}.items() if c != "removed" and p not in secret}
     if scripts:
         out.append("## Step scripts (run over SSH, not kept on the nodes)\n")
         out += [f"- {change}: `{path}`" for path, change in scripts.items()]
+        out.append("")
+    if prometheus:
+        out.append("## Prometheus files (for the operator's Prometheus, not on the nodes)\n")
+        out += [f"- {change}: `{path}`" for path, change in prometheus.items()]
         out.append("")
     if shown:
         out.append("## File diffs\n")

@@ -98,14 +98,17 @@ class Bundle:
     secret_files: dict[str, str] = field(default_factory=dict)  # node path -> what fills it
     # node path -> (mode, text): what node-prepare installs, read from its stdin (gir-lb-exporter)
     node_files: dict[str, tuple[str, str]] = field(default_factory=dict)
+    monitoring: dict[str, str] = field(default_factory=dict)  # Prometheus files (not on the nodes): name -> text
 
     def tree(self, secret_placeholder: str = "<secret: {} - written at deploy time>\n") -> dict[str, str]:
-        """The bundle as a folder that mirrors the node (for `render --out` and diffs)."""
+        """The bundle as a folder that mirrors the node (for `render --out` and diffs); monitoring/ is
+        for the operator's Prometheus, not the nodes."""
         out = {path.lstrip("/"): text for path, text in self.httpd.items()}
         out.update({path.lstrip("/"): secret_placeholder.format(what) for path, what in self.secret_files.items()})
         out["cloud-init/user-data.yaml"] = self.user_data
         out.update({f"cluster/{name}": text for name, text in self.scripts.items()})
         out.update({path.lstrip("/"): text for path, (_, text) in self.node_files.items()})
+        out.update({f"monitoring/{name}": text for name, text in self.monitoring.items()})
         return dict(sorted(out.items()))
 
 
@@ -216,8 +219,27 @@ def render_bundle(s: Settings) -> Bundle:
     if agent:
         scripts["gir-lb-awsvip.sh"] = agent  # installed as /usr/lib/ocf/resource.d/gir-lb/awsvip
     return Bundle(
-        httpd=httpd, user_data=render_user_data(s, p), scripts=scripts, secret_files=secret_files, node_files=node_files
+        httpd=httpd,
+        user_data=render_user_data(s, p),
+        scripts=scripts,
+        secret_files=secret_files,
+        node_files=node_files,
+        monitoring=render_monitoring(s),
     )
+
+
+def render_monitoring(s: Settings) -> dict[str, str]:
+    """The files an operator loads into their Prometheus (docs/monitoring.md): the stack's alert
+    rules and the scrape jobs for its two nodes. Empty for a profile whose nodes run no exporter."""
+    metrics = s.profile.metrics
+    if metrics is None:
+        return {}
+    header = f"# Rendered by gir-lb from the stack of environment {s.environment}: change the stack and render again."
+    ctx = dict(s=s, header=header, metrics=metrics, exporter_port=EXPORTER_PORT)
+    return {
+        "gir-lb-alerts.yml": _env.get_template("monitoring/alerts.yml.j2").render(**ctx),
+        "prometheus-scrape.yml": _env.get_template("monitoring/prometheus.yml.j2").render(**ctx),
+    }
 
 
 def render_user_data(s: Settings, p: OsProfile) -> str:

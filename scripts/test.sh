@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 mapfile -t lab_packages < <(grep -v '^#' lab/debian-packages.txt)
 # httpd 2.2 (the rhel6 profile's) is built from source against Debian's APR: its build needs
 httpd22_build=(libapr1-dev libaprutil1-dev libpcre3-dev autoconf libtool gcc make)
-scripts/apt-need.sh "${lab_packages[@]}" cloud-init shellcheck graphviz openssl python3-venv haproxy wrk strace "${httpd22_build[@]}"
+scripts/apt-need.sh "${lab_packages[@]}" cloud-init shellcheck graphviz openssl python3-venv haproxy wrk strace prometheus "${httpd22_build[@]}"
 scripts/venv.sh requirements-dev.txt
 scripts/engine.sh   # the real Pulumi CLI, language host and command provider from source: minutes once, then cached in .engine/
 scripts/httpd22.sh --quiet   # httpd 2.2.34 from source: 25 s once, then cached in .tools/

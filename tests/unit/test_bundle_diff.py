@@ -123,6 +123,22 @@ def test_a_corosync_token_runs_cluster_setup_only(base, tmp_path):
     assert "- changed: `cluster/cluster-setup.sh`" in md
 
 
+def test_an_alert_threshold_changes_the_prometheus_rules_only(base, tmp_path):
+    """The rendered Prometheus files are no node's: a threshold changes no node file and runs no step."""
+
+    def slower_member_alert(cfg):
+        cfg["gir-lb:monitoring"] = {"member_down_minutes": 9}
+
+    md = compare(base, dev_changed(tmp_path, slower_member_alert), stack="dev", old_label="base")
+    assert node_files(md, "lb-dev-a") == node_files(md, "lb-dev-b") == []
+    assert steps_run(md) == []
+    assert section(md, "## Prometheus files (for the operator's Prometheus, not on the nodes)") == [
+        "- changed: `monitoring/gir-lb-alerts.yml`"
+    ]
+    assert "1 Prometheus file(s)" in md.split("\n")[2]
+    assert "+        for: 9m" in md
+
+
 def test_a_user_data_change_is_called_out(base, tmp_path):
     def other_region(cfg):
         cfg["gir-lb:network"]["region"] = "eu-central-1"  # user-data writes the aws CLI's region
@@ -137,8 +153,12 @@ def test_a_new_stack_is_all_added_and_no_secret_placeholder_leaks(repo, tmp_path
     assert snapshot_at(repo, "base", repo / "stacks/Pulumi.brand-new.yaml") is None
     new = snapshot(str(REPO / DEV))
     md = compare(None, new, stack="brand-new", old_label="base")
-    node_paths = [p for p in new["files"] if not p.startswith("cluster/")]
+    node_paths = [p for p in new["files"] if not p.startswith(("cluster/", "monitoring/"))]
     assert len(node_files(md, "lb-dev-a")) == len(node_paths)
+    assert section(md, "## Prometheus files (for the operator's Prometheus, not on the nodes)") == [
+        "- added: `monitoring/gir-lb-alerts.yml`",
+        "- added: `monitoring/prometheus-scrape.yml`",
+    ]
     assert all(line.startswith("- added: ") for line in node_files(md, "lb-dev-a"))
     assert section(md, "## Tenants") == [
         "- tenant t1 added (5 balancers, 10 members)",
