@@ -87,15 +87,15 @@ def healthy_pair(s: Settings, seconds: int = SPAN) -> dict[str, str]:
             series("gir_lb_httpd_up", on): here,
             series("gir_lb_cluster_up", on): up,
             series("gir_lb_cluster_quorate", on): up,
-            series("gir_lb_cluster_vip_here", on): here,
             series("gir_lb_cluster_fencing_failed", on): down,
             series("gir_lb_cluster_fencing_pending", on): down,
             series("gir_lb_tls_cert_expiry_timestamp_seconds", on): values((90 * DAY, seconds)),
         }
-        for source in ("crm_mon", "server_status", "tls"):
+        for source in ("crm_mon", "tls"):
             pair[series("gir_lb_collect_error", on, source=source)] = down
         for node, _ in NODES.values():
             pair[series("gir_lb_cluster_node_online", on, node=node)] = up
+            pair[series("gir_lb_cluster_vip_on", on, node=node)] = up if node == "lb-a" else down
             for resource in ("webserver", "virtual_ip"):
                 pair[series("gir_lb_cluster_fail_count", on, resource=resource, node=node)] = down
                 pair[series("gir_lb_cluster_resource_banned", on, resource=resource, node=node)] = down
@@ -260,8 +260,8 @@ def failing_pair(s: Settings, env: str) -> dict[str, str]:
             pair[key] = values((3, SPAN))
         elif metric == "gir_lb_tls_cert_expiry_timestamp_seconds":
             pair[key] = values((DAY, SPAN))
-        elif metric == "gir_lb_cluster_vip_here":
-            pair[key] = values((0, 60), (1, 60), (0, SPAN))
+        elif metric == "gir_lb_cluster_vip_on":
+            pair[key] = values((1, 60), (0, SPAN)) if 'node="lb-a"' in key else values((0, 60), (1, SPAN))
     return pair
 
 
@@ -354,19 +354,31 @@ def test_hot_standby_in_use(tmp_path, rules):
 def test_vip_moved_fires_after_a_move_and_resolves_15_minutes_later(tmp_path, rules):
     """The VIP goes from lb-a to lb-b at 5 min."""
     pair = healthy_pair(rules.settings)
-    pair[series("gir_lb_cluster_vip_here", "a")] = values((1, 300), (0, SPAN))
-    pair[series("gir_lb_cluster_vip_here", "b")] = values((0, 300), (1, SPAN))
+    for on in NODES:
+        pair[series("gir_lb_cluster_vip_on", on, node="lb-a")] = values((1, 300), (0, SPAN))
+        pair[series("gir_lb_cluster_vip_on", on, node="lb-b")] = values((0, 300), (1, SPAN))
     alert = rules.alert("GirLbVipMoved", vip_on="lb-b")
     expected = [("4m45s", []), ("5m", [alert]), ("19m30s", [alert]), ("20m30s", [])]
     rules.check(tmp_path, pair, [(at, "GirLbVipMoved", a) for at, a in expected])
+
+
+def test_the_vips_first_start_is_no_move(tmp_path, rules):
+    """The cluster starts: for 2 min the VIP runs nowhere, then on lb-a."""
+    pair = healthy_pair(rules.settings)
+    for on in NODES:
+        pair[series("gir_lb_cluster_vip_on", on, node="lb-a")] = values((0, 120), (1, SPAN))
+    rules.check(tmp_path, pair, [(at, "GirLbVipMoved", []) for at in ("1m", "2m30s", "10m")])
 
 
 def test_vip_moved_counts_the_survivor_alone_and_ignores_a_scrape_gap(tmp_path, rules):
     """lb-a vanishes at 5 min (its series end) and lb-b takes the VIP; before, lb-b's exporter
     missed two minutes of scrapes without any change: no alert for that."""
     pair = healthy_pair(rules.settings)
-    pair[series("gir_lb_cluster_vip_here", "a")] = values((1, 300), ("stale", 0))
-    pair[series("gir_lb_cluster_vip_here", "b")] = values((0, 60), ("_", 120), (0, 120), (1, SPAN))
+    for node, (a, b) in {"lb-a": ((1, 300), (0, SPAN)), "lb-b": ((0, 300), (1, SPAN))}.items():
+        pair[series("gir_lb_cluster_vip_on", "a", node=node)] = values(a if node == "lb-a" else (0, 300), ("stale", 0))
+        pair[series("gir_lb_cluster_vip_on", "b", node=node)] = values(
+            (int(node == "lb-a"), 60), ("_", 120), (int(node == "lb-a"), 120), b
+        )
     alert = rules.alert("GirLbVipMoved", vip_on="lb-b")
     rules.check(tmp_path, pair, [("4m45s", "GirLbVipMoved", []), ("5m", "GirLbVipMoved", [alert])])
 
