@@ -23,7 +23,8 @@ FAKE_MEMBER = HERE / "fake_member.py"
 PACKAGES = [
     line.strip() for line in (HERE / "debian-packages.txt").read_text().splitlines() if line.strip() and not line.startswith("#")
 ]
-NODE_DISKS = ("etc", "var/lib", "var/log", "usr/bin", "root", "usr/lib/ocf/resource.d")  # the last: agents a node installs
+# The last two: what a node installs of its own (OCF agents; gir-lb-exporter under /usr/local).
+NODE_DISKS = ("etc", "var/lib", "var/log", "usr/bin", "root", "usr/lib/ocf/resource.d", "usr/local")
 SHIM_NAMES = ("systemctl", "killall", "cloud-init")
 # A node's sshd: the host key the program generated for the node, keys only, root (the lab's ssh.user).
 SSHD_CONFIG = """\
