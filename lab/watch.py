@@ -68,7 +68,7 @@ class Watch:
         return [a["labels"] for a in found["alerts"] if a["state"] == state]
 
     def query(self, expr: str) -> list[dict]:
-        return self.get(f"/api/v1/query?query={urllib.parse.quote(expr)}") or []
+        return (self.get(f"/api/v1/query?query={urllib.parse.quote(expr)}") or {"result": []})["result"]
 
     def query_range(self, expr: str, start: float, end: float, step: float = INTERVAL_S) -> list[dict]:
         query = urllib.parse.urlencode({"query": expr, "start": start, "end": end, "step": step})
