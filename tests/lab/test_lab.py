@@ -77,6 +77,7 @@ def test_at_rest_every_exporter_is_scraped_and_no_alert_fires(lab):
     found = {r["metric"]["node"]: r["value"][1] for r in lab.watch.query("max by (node) (gir_lb_cluster_vip_on)")}
     holder = lab.where("virtual_ip")
     assert found == {n.name: "1" if n.name == holder else "0" for n in lab.settings.cluster.nodes}
+    assert lab.status()["alerts"] == []  # what `scripts/lab.sh status` prints
 
 
 def test_a_tenants_rcs_members_down_alert_for_that_service_only_and_resolve_once_back(lab, tmp_path):
