@@ -44,7 +44,8 @@ def main(argv: list[str]) -> int:
 
 
 def first(lab: Lab, expr: str, start: float, end: float) -> float | None:
-    times = [float(at) for r in lab.watch.query_range(expr, start, end) for at, _ in r["values"]]
+    """The first moment (to 0.5 s: finer than the 2 s evaluations) the expression had a value."""
+    times = [float(at) for r in lab.watch.query_range(expr, start, end, step=0.5) for at, _ in r["values"]]
     return min(times) if times else None
 
 
@@ -61,12 +62,15 @@ def ask_until(lab: Lab, done, timeout: float) -> None:
 def measure(lab: Lab, out: Path) -> AlertRun:
     """On a running lab (its members running again afterwards): one run, its timeline written."""
     lab.watch.wait_targets_up()
+    lab.watch.wait_quiet()
+    time.sleep(3 * INTERVAL_S)  # calm before the kill, in the series too
     hold_s = lab.settings.monitoring.no_member_for_s
     killed = time.time()
     stopped = lab.stop_members(TENANT, SERVICE)
     try:
         ask_until(lab, lambda: any(a["alertname"] == ALERT for a in lab.watch.alerts()), hold_s + 60)
         labels = lab.watch.alerts()
+        time.sleep(3 * INTERVAL_S)  # the firing state, seen for a few evaluations
     finally:
         lab.start_members(SERVICE, stopped)
     restarted = time.time()
@@ -107,7 +111,7 @@ def summary(run: AlertRun, lab: Lab, out: Path) -> str:
     s = lab.settings.monitoring
     text = f"""# From a member failure to an alert and back (`python -m bench alerts --stack {lab.stack}`)
 
-- {machine_line()}
+{machine_line()}
 - Prometheus scrapes and evaluates every {INTERVAL_S} s (the lab's; production's are yours);
   `no_member_for_s: {s.no_member_for_s}` (the lab stack's; default 60).
 - t1's RCS members killed at 0 s; a client asks t1's RCS every 0.5 s.

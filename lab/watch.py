@@ -86,3 +86,9 @@ class Watch:
             return bool(targets) and all(t["health"] == "up" for t in targets)
 
         wait_for("every exporter scraped", all_up, timeout, 1.0)
+
+    def wait_quiet(self, timeout: float = 60) -> None:
+        """Until no alert is pending or firing: a lab just brought up fires GirLbServiceWithoutMember
+        for every tenant service until httpd runs (the plan starts it last), and it takes a scrape
+        and an evaluation to resolve."""
+        wait_for("no alert pending or firing", lambda: not self.alerts("firing") and not self.alerts("pending"), timeout, 1.0)
