@@ -96,15 +96,9 @@ def measure(lab: Lab, out: Path) -> AlertRun:
         for r in lab.watch.query_range(usable, killed - 5, end):
             for at, value in r["values"]:
                 writer.writerow([f"{float(at) - killed:.1f}", value, states.get(round(float(at), 3), "inactive")])
-    alert_timeline(out / "timeline.csv", run_marks(run), out / "timeline.png", f"{TENANT}/{SERVICE}: members killed, alert, back")
+    marks = {"members killed": 0.0, "members started": restarted - killed}
+    alert_timeline(out / "timeline.csv", marks, out / "timeline.png", f"{TENANT}/{SERVICE}: members killed, alert, back")
     return run
-
-
-def run_marks(run: AlertRun) -> dict[str, float]:
-    return {
-        "members killed": 0.0,
-        "members started": run.restarted - run.killed,
-    }
 
 
 def summary(run: AlertRun, lab: Lab, out: Path) -> str:

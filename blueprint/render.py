@@ -128,10 +128,6 @@ def mpm_conf(s: Settings, threads_per_child: int = THREADS_PER_CHILD) -> str:
     return _env.get_template("httpd/mpm.conf.j2").render(s=s, p=s.profile, header=_header(s), m=m)
 
 
-def _b64(text: str) -> str:
-    return base64.b64encode(text.encode()).decode()
-
-
 def _systemd_quote(word: str) -> str:
     """One ExecStart argument: bare when plain, else double-quoted (systemd and the lab's shell
     read both the same way); anything either would expand is refused."""
@@ -140,19 +136,23 @@ def _systemd_quote(word: str) -> str:
     return word if re.fullmatch(r"[A-Za-z0-9_./:=,-]+", word) else f'"{word}"'
 
 
-def exporter_files(s: Settings, tls_cert_path: str) -> dict[str, tuple[str, str]]:
-    """node path -> (mode, text): gir-lb-exporter (blueprint/exporter.py) and its systemd unit."""
+def exporter_args(s: Settings, tls_cert_path: str) -> list[str]:
+    """gir-lb-exporter's command line on the nodes (its unit's ExecStart)."""
     p = s.profile
     assert p.metrics is not None
-    args = [
+    return [
         p.metrics.python, EXPORTER_PATH, "--listen", f":{EXPORTER_PORT}",
         "--status-url", f"http://127.0.0.1:{s.httpd.port}/server-status?auto",
         "--balancers", ",".join(f"{svc.balancer}={svc.key}" for svc in SERVICES),
         "--vip-resource", "virtual_ip",
         *(["--tls-cert", tls_cert_path] if s.httpd.tls.enabled else []),
     ]  # fmt: skip
+
+
+def exporter_files(s: Settings, tls_cert_path: str) -> dict[str, tuple[str, str]]:
+    """node path -> (mode, text): gir-lb-exporter (blueprint/exporter.py) and its systemd unit."""
     unit = _env.get_template("monitoring/gir-lb-exporter.service.j2").render(
-        header=_header(s), exec_start=" ".join(map(_systemd_quote, args))
+        header=_header(s), exec_start=" ".join(map(_systemd_quote, exporter_args(s, tls_cert_path)))
     )
     return {EXPORTER_PATH: ("0755", EXPORTER_SOURCE.read_text()), EXPORTER_UNIT: ("0644", unit)}
 
@@ -201,7 +201,7 @@ def render_bundle(s: Settings) -> Bundle:
         "node-prepare.sh": render(
             f"{stack_dir}/node-prepare.sh.j2",
             kernel_threads=kernel_threads(m),
-            awsvip_agent=_b64(agent) if agent else None,
+            awsvip_agent=base64.b64encode(agent.encode()).decode() if agent else None,
             node_files=[(path, mode) for path, (mode, _) in node_files.items()],
         ),
         "cluster-setup.sh": render(f"{stack_dir}/cluster-setup.sh.j2"),

@@ -10,20 +10,17 @@ import time
 import pytest
 
 from blueprint import exporter
+from blueprint.render import exporter_args
 from blueprint.services import SERVICES
 from lab.live import Fleet, request
 from tests.live.conftest import start_lb
 
-BALANCERS = ",".join(f"{svc.balancer}={svc.key}" for svc in SERVICES)
-
 
 def scrape(lb) -> dict[tuple, float]:
-    """One `--once` run of the exporter as the node runs it (no cluster here: crm_mon fails)."""
-    done = subprocess.run(
-        [sys.executable, exporter.__file__, "--once", "--listen", "127.0.0.1:0", "--balancers", BALANCERS,
-         "--status-url", f"http://127.0.0.1:{lb.port}/server-status?auto", "--vip-resource", "virtual_ip"],
-        capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
+    """One `--once` run of the exporter with the command line the stack renders for its unit (no
+    cluster here: crm_mon fails)."""
+    args = exporter_args(lb.settings, "")[2:]  # without the node's interpreter and path
+    done = subprocess.run([sys.executable, exporter.__file__, "--once", *args], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     found = {}
     for line in done.stdout.splitlines():
