@@ -14,6 +14,7 @@ from .render import Bundle, render_template
 from .settings import Settings
 
 INSTANCE_ID_A, INSTANCE_ID_B = "{instance_id_a}", "{instance_id_b}"
+ARBITER = 2  # Step.node of a step on the arbiter gir-lb made (cluster.quorum_device.create): after the two nodes
 Phase = Literal["prepare", "cluster", "httpd", "resources"]
 SecretKind = Literal["hacluster_password", "tls"]
 
@@ -39,7 +40,7 @@ def encode_stdin(step: Step, secret: str | tuple[str, str] | None = None) -> str
 @dataclass(frozen=True)
 class Step:
     name: str
-    node: int  # index into settings.cluster.nodes
+    node: int  # index into settings.cluster.nodes, or ARBITER
     script: str
     # What the step does, in plan order. Executors run a step when its trigger changes, not by phase.
     phase: Phase
@@ -162,6 +163,21 @@ def build_plan(s: Settings, bundle: Bundle) -> list[Step]:
         ]
     steps += setup
     set_up = tuple(st.name for st in setup)
+    qd = s.cluster.quorum_device
+    device = ("quorum-device",) if "quorum-device.sh" in bundle.scripts else ()
+    if "arbiter-prepare.sh" in bundle.scripts:
+        steps.append(
+            Step("arbiter-prepare", ARBITER, bundle.scripts["arbiter-prepare.sh"], "cluster", stdin="hacluster_password",
+                 after=("cluster-check",), waits_for_first_boot=True, reruns_on_replace_of=(ARBITER,))
+        )
+    if "quorum-device.sh" in bundle.scripts:
+        # Every corosync 3 stack has it: left out of the stack, a device is removed. A new arbiter
+        # (another CA) re-runs it: the nodes need certificates from it.
+        made = qd is not None and qd.create
+        steps.append(
+            Step("quorum-device", 0, bundle.scripts["quorum-device.sh"], "cluster", stdin="hacluster_password",
+                 after=(*set_up, *(("arbiter-prepare",) if made else ())), reruns_on_replace_of=(ARBITER,) if made else ())
+        )
     # Rolling: the second node first, the first node only after the second one succeeded.
     push = push_script(s, bundle)
     stdin: SecretKind | None = "tls" if bundle.secret_files else None
@@ -180,7 +196,7 @@ def build_plan(s: Settings, bundle: Bundle) -> list[Step]:
             bundle.scripts["resources.sh"],
             "resources",
             args=("apply", INSTANCE_ID_A, INSTANCE_ID_B) if s.fencing else ("apply",),
-            after=(*set_up, "httpd-push-0"),
+            after=(*set_up, *device, "httpd-push-0"),  # with a device, fencing needs no delay
             reruns_on_replace_of=(0, 1) if s.fencing else (),  # the fence host map names the instances
         )
     )

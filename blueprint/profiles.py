@@ -36,6 +36,18 @@ class NodeMetrics:
 
 
 @dataclass(frozen=True)
+class QuorumDevicePackages:
+    """What a quorum device needs: corosync-qdevice on the nodes, corosync-qnetd and pcs (whose pcsd
+    signs the nodes' certificates) on an arbiter gir-lb makes, and how a node installs a package
+    (a running stack that gains an arbiter installs it in the step, not by changing the user-data,
+    which would restart the instances)."""
+
+    node: str
+    arbiter: tuple[str, ...]
+    install: tuple[str, ...]  # the command that installs one package, without it
+
+
+@dataclass(frozen=True)
 class OsProfile:
     name: str
     httpd_version: str  # "2.2" | "2.4"
@@ -73,6 +85,8 @@ class OsProfile:
     resets_packaged_cluster: bool
     # None: the nodes run no exporter (RHEL 6: no Python 3, no packaged exporter).
     metrics: NodeMetrics | None
+    # None: its cluster stack has no corosync-qdevice (cman's quorum disk is another design).
+    quorum_device: QuorumDevicePackages | None
 
     @property
     def platforms(self) -> tuple[str, ...]:
@@ -123,6 +137,7 @@ PROFILES: dict[str, OsProfile] = {
         # cman's own default; Red Hat tests it between 5000 and 300000 ms.
         token_default_ms=10000,
         metrics=None,
+        quorum_device=None,
         **_RHEL_COMMON,
     ),
     **{
@@ -157,6 +172,10 @@ PROFILES: dict[str, OsProfile] = {
                 service="pmproxy",
                 port=44322,
                 python="/usr/libexec/platform-python" if name == "rhel8" else "/usr/bin/python3",
+            ),
+            # From the High Availability repository, like pacemaker and pcs.
+            quorum_device=QuorumDevicePackages(
+                node="corosync-qdevice", arbiter=("pcs", "corosync-qnetd"), install=("dnf", "-y", "install")
             ),
             **_RHEL_COMMON,
         )
@@ -199,6 +218,9 @@ PROFILES: dict[str, OsProfile] = {
         resets_packaged_cluster=True,
         metrics=NodeMetrics(
             packages=("prometheus-node-exporter",), service="prometheus-node-exporter", port=9100, python="/usr/bin/python3"
+        ),
+        quorum_device=QuorumDevicePackages(
+            node="corosync-qdevice", arbiter=("pcs", "corosync-qnetd"), install=("apt-get", "install", "-y")
         ),
     ),
 }

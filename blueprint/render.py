@@ -99,6 +99,7 @@ class Bundle:
     # node path -> (mode, text): what node-prepare installs, read from its stdin (gir-lb-exporter)
     node_files: dict[str, tuple[str, str]] = field(default_factory=dict)
     monitoring: dict[str, str] = field(default_factory=dict)  # Prometheus files (not on the nodes): name -> text
+    arbiter_user_data: str | None = None  # cloud-config of the arbiter gir-lb makes (cluster.quorum_device.create)
 
     def tree(self, secret_placeholder: str = "<secret: {} - written at deploy time>\n") -> dict[str, str]:
         """The bundle as a folder that mirrors the node (for `render --out` and diffs); monitoring/ is
@@ -106,6 +107,8 @@ class Bundle:
         out = {path.lstrip("/"): text for path, text in self.httpd.items()}
         out.update({path.lstrip("/"): secret_placeholder.format(what) for path, what in self.secret_files.items()})
         out["cloud-init/user-data.yaml"] = self.user_data
+        if self.arbiter_user_data is not None:
+            out["cloud-init/arbiter-user-data.yaml"] = self.arbiter_user_data
         out.update({f"cluster/{name}": text for name, text in self.scripts.items()})
         out.update({path.lstrip("/"): text for path, (_, text) in self.node_files.items()})
         out.update({f"monitoring/{name}": text for name, text in self.monitoring.items()})
@@ -218,6 +221,11 @@ def render_bundle(s: Settings) -> Bundle:
         scripts["cluster-join.sh"] = render(f"{stack_dir}/cluster-join.sh.j2")
     if agent:
         scripts["gir-lb-awsvip.sh"] = agent  # installed as /usr/lib/ocf/resource.d/gir-lb/awsvip
+    qd = s.cluster.quorum_device
+    if p.quorum_device is not None:  # every corosync 3 stack: the step also removes a device left out
+        scripts["quorum-device.sh"] = render(f"{stack_dir}/quorum-device.sh.j2", qd=qd, holds_vip=holds_vip_command(s))
+    if qd is not None and qd.create:
+        scripts["arbiter-prepare.sh"] = render(f"{stack_dir}/arbiter-prepare.sh.j2")
     return Bundle(
         httpd=httpd,
         user_data=render_user_data(s, p),
@@ -225,7 +233,25 @@ def render_bundle(s: Settings) -> Bundle:
         secret_files=secret_files,
         node_files=node_files,
         monitoring=render_monitoring(s),
+        arbiter_user_data=render_arbiter_user_data(s) if qd is not None and qd.create else None,
     )
+
+
+def holds_vip_command(s: Settings) -> str:
+    """The quorum device's heuristic (corosync-qdevice runs it, split like a Bourne shell would,
+    without a shell): passes on the node that holds the VIP, so in a split the arbiter votes for
+    the side that serves."""
+    return f'/bin/sh -c "/usr/sbin/ip -o -4 addr show to {s.network.vip}/32 | /usr/bin/grep -q ."'
+
+
+def render_arbiter_user_data(s: Settings) -> str:
+    """The arbiter's cloud-config: qnetd and pcs (pcsd signs the nodes' certificates); the
+    arbiter-prepare step sets its hacluster password and sets qnetd up."""
+    q = s.profile.quorum_device
+    assert q is not None, "the settings refuse a quorum device on a profile without one"
+    doc = {"packages": list(q.arbiter), "runcmd": [["systemctl", "enable", "--now", "pcsd"]]}
+    body = yaml.safe_dump(doc, sort_keys=False, default_flow_style=False, width=1000)
+    return f"#cloud-config\n{_header(s)}\n{body}"
 
 
 def render_monitoring(s: Settings) -> dict[str, str]:

@@ -22,6 +22,7 @@ from blueprint.settings import Settings
 from components.bootstrap import Access, Bootstrap, Machine
 from lab.gateway import address as gateway_address
 from lab.gateway import port as gateway_port
+from lab.topology import machines as lab_machines
 
 REPO = Path(__file__).resolve().parent.parent
 PYTHON = REPO / ".venv" / "bin" / "python"
@@ -79,15 +80,15 @@ class LabPair(pulumi.ComponentResource):
             opts=child,
         )
         machines = []
-        for index, node in enumerate(s.cluster.nodes):
-            host_key = KeyPair(f"{name}-{node.name}-host-key", child)
+        for index, (box_name, _) in enumerate(lab_machines(s)):  # the nodes, then the arbiter
+            host_key = KeyPair(f"{name}-{box_name}-host-key", child)
             keys: pulumi.Output[str] = pulumi.Output.secret(
                 pulumi.Output.all(host_key.private_key, client_key.public_key).apply(
                     lambda k: json.dumps({"host_key": k[0], "authorized_key": k[1]})
                 )
             )
             box = local.Command(
-                f"{name}-{node.name}",
+                f"{name}-{box_name}",
                 create=_lab_command("node", "up", "--name", lab, "--index", str(index)),
                 update=_lab_command("node", "keys", "--name", lab, "--index", str(index)),
                 delete=_lab_command("node", "down", "--name", lab, "--index", str(index)),

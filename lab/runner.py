@@ -181,6 +181,18 @@ class Lab(LabWorld):
                 )
         return lines
 
+    def quorum_device_report(self) -> str | None:
+        """What the running node's corosync-qdevice says of the arbiter (None without a device)."""
+        qd = self.settings.cluster.quorum_device
+        if qd is None:
+            return None
+        shown = self.running_node().run("corosync-qdevice-tool", "-s").stdout
+        state = next((line.split(":", 1)[1].strip() for line in shown.splitlines() if line.startswith("State:")), None)
+        if state == "Connected":
+            return f"arbiter {qd.address}: connected, votes"
+        why = f"qdevice state {state}" if state else "corosync-qdevice does not run"
+        return f"arbiter {qd.address}: UNREACHABLE ({why}): a node lost now leaves the other without quorum"
+
     def status(self) -> dict:
         node = self.running_node()
         pcs = node.run("pcs", "status").stdout
@@ -196,6 +208,9 @@ class Lab(LabWorld):
             say(f"  {tid}: " + ", ".join(f"{svc}={who}" for svc, who in services.items()))
         for line in why:
             say(f"  why: {line}")
+        if arbiter := self.quorum_device_report():
+            report["arbiter"] = arbiter
+            say(arbiter)
         if self.settings.profile.metrics:
             firing = self.watch.alerts()
             report["alerts"] = firing

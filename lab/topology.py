@@ -41,6 +41,16 @@ HOST_KEY = "etc/ssh/gir-lb-lab/ssh_host_ed25519_key"  # on the node's disk
 AUTHORIZED_KEYS = "root/.ssh/authorized_keys"
 
 
+ARBITER = "arbiter"  # the box of the quorum device's arbiter (cluster.quorum_device), machine index 2
+
+
+def machines(s: Settings) -> list[tuple[str, str]]:
+    """(box name, address) of every machine the program boots, in the step plan's order: the two
+    nodes, then the arbiter when the stack has one (in the lab it is always the lab's own)."""
+    qd = s.cluster.quorum_device
+    return [(n.name, str(n.ip)) for n in s.cluster.nodes] + ([(ARBITER, str(qd.address))] if qd else [])
+
+
 def mac_of(ip: str) -> str:
     """eth0's MAC, locally administered, from the box's IP (see Topology.plug)."""
     return "02:00:" + ":".join(f"{int(octet):02x}" for octet in ip.split("."))
@@ -84,7 +94,7 @@ class Topology:
     @property
     def box_names(self) -> list[str]:
         extra = ["ec2"] if ec2.emulated(self.settings) else []
-        return [n.name for n in self.settings.cluster.nodes] + ["backends", "client", *extra, "gateway", "switch"]
+        return [name for name, _ in machines(self.settings)] + ["backends", "client", *extra, "gateway", "switch"]
 
     @property
     def prefix(self) -> int:
@@ -107,6 +117,8 @@ class Topology:
             ours[ec2.api_ip(s)] = "the EC2 emulator"
         used = {str(s.network.vip): "gir-lb:network.vip"}
         used |= {str(n.ip): f"gir-lb:cluster.nodes[{i}].ip" for i, n in enumerate(s.cluster.nodes)}
+        if s.cluster.quorum_device:
+            used[str(s.cluster.quorum_device.address)] = "gir-lb:cluster.quorum_device.address"
         return [f"{key}: {ip} is the lab's {ours[ip]}" for ip, key in used.items() if ip in ours]
 
     @property
@@ -160,6 +172,8 @@ class Topology:
         return box
 
     def prepare_node_disk(self, name: str) -> Path:
+        """The machine's disk: overlays on the host's folders, the stand-ins; a node of lab-aws also
+        gets the EC2 emulator's files."""
         root = self.state / "nodes" / name
         for d in NODE_DISKS:
             (root / f"{d}.upper").mkdir(parents=True, exist_ok=True)
@@ -169,7 +183,7 @@ class Topology:
             target = root / "usr/bin.upper" / shim
             target.write_text((SHIMS / shim).read_text().replace("@HOST_PID_NAMESPACE@", host_pidns))
             target.chmod(0o755)
-        if ec2.emulated(self.settings):
+        if ec2.emulated(self.settings) and name != ARBITER:
             for path, (content, mode) in ec2.node_files(self.settings).items():
                 disk = next(d for d in NODE_DISKS if path.startswith(f"/{d}/"))
                 target = root / f"{disk}.upper" / path.removeprefix(f"/{disk}/")
@@ -181,7 +195,7 @@ class Topology:
     def install_keys(self, index: int, host_key: str, authorized_key: str) -> bool:
         """Writes the node's SSH host key (private; the public half is derived) and the key the
         bootstrap logs in with onto its disk; True when anything changed."""
-        root = self.state / "nodes" / self.settings.cluster.nodes[index].name
+        root = self.state / "nodes" / machines(self.settings)[index][0]
         wanted = {
             HOST_KEY: (host_key.rstrip("\n") + "\n", 0o600),
             "etc/ssh/gir-lb-lab/sshd_config": (SSHD_CONFIG, 0o644),
@@ -201,7 +215,7 @@ class Topology:
 
     def restart_sshd(self, index: int) -> None:
         """sshd reads its host key and config again (SIGHUP re-executes it)."""
-        box = self.box(self.settings.cluster.nodes[index].name)
+        box = self.box(machines(self.settings)[index][0])
         box.run("bash", "-c", "kill -HUP \"$(cat /run/sshd.pid)\"", check=True)
 
     def start_gateway(self, forwards: list[tuple[str, int, str]]) -> Box:
@@ -223,31 +237,33 @@ class Topology:
         return box
 
     def boot_node(self, index: int) -> Box:
-        node = self.settings.cluster.nodes[index]
-        root = self.prepare_node_disk(node.name)
+        """Boots machine `index` (a node, or the arbiter: see machines) on its disk."""
+        name, ip = machines(self.settings)[index]
+        root = self.prepare_node_disk(name)
         overlays = "; ".join(
             f"mount -t overlay overlay -o lowerdir=/{d},upperdir={root}/{d}.upper,workdir={root}/{d}.work /{d}"
             for d in NODE_DISKS
         )
         setup = (
-            f"hostname {shlex.quote(node.name)}; mount -t tmpfs -o mode=0755 tmpfs /run;"
+            f"hostname {shlex.quote(name)}; mount -t tmpfs -o mode=0755 tmpfs /run;"
             " install -d -m 1777 /run/lock; install -d /run/resource-agents /run/systemctl-shim;"
             " mount -t tmpfs -o mode=1777 tmpfs /dev/shm;"
             f" {overlays}; sysctl -qw net.ipv6.conf.all.disable_ipv6=1; ip link set lo up"
         )
-        box = self.box(node.name)
+        box = self.box(name)
         box.start(reaper_command(setup), namespaces=("--mount", "--uts", "--ipc", "--net"))
-        self.plug(box, str(node.ip))
-        if ec2.emulated(self.settings):
-            box.run(*ec2.imds_route(str(node.ip)), net_only=True, check=True)
-        # What a booted host starts by itself: sshd, pcsd where enabled, the cluster once enabled,
-        # the exporters.
+        self.plug(box, ip)
+        if ec2.emulated(self.settings) and name != ARBITER:
+            box.run(*ec2.imds_route(ip), net_only=True, check=True)
+        # What a booted host starts by itself: sshd, pcsd where enabled, the cluster and its quorum
+        # device once enabled, the exporters; on the arbiter qnetd.
         if (root / "etc.upper" / HOST_KEY.removeprefix("etc/")).exists():
             box.run("install", "-d", "-m", "0755", "/run/sshd", check=True)
             box.run("/usr/sbin/sshd", "-f", "/etc/ssh/gir-lb-lab/sshd_config", check=True)
         metrics = self.settings.profile.metrics
         watchers = (metrics.service, "gir-lb-exporter") if metrics else ()
-        for unit in ("pcsd", "corosync", "pacemaker", *watchers):
+        units = ("pcsd", "corosync-qnetd") if name == ARBITER else ("pcsd", "corosync", "corosync-qdevice", "pacemaker", *watchers)
+        for unit in units:
             if box.run("systemctl", "is-enabled", unit).returncode == 0:
                 box.run("systemctl", "start", unit, check=True)
         return box

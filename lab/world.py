@@ -13,6 +13,8 @@ Topology (all in namespaces; the root namespace gets no interface in the lab sub
             with the host key the program generated
   backends - the fake GIR members of every tenant, on the addresses the lab stack names
   client  - where probes come from, and the lab's Prometheus (lab/watch.py)
+  arbiter - with cluster.quorum_device: corosync-qnetd and pcsd, booted like a node (its own disk,
+            sshd with the host key the program generated, the systemctl stand-in)
 Lab-only parts: the namespaces, the stand-ins, a package check instead of package installation,
 and the gateway instead of a routed network (components/lab.py lists what the program does
 differently).
@@ -34,7 +36,7 @@ from blueprint.stacks import stack_file
 from . import ec2, gateway, steps
 from .boxes import Box, LabError
 from .stack import PulumiStack
-from .topology import Topology, missing_packages
+from .topology import ARBITER, Topology, machines, missing_packages
 from .watch import Watch
 
 REPO = Path(__file__).resolve().parent.parent
@@ -141,7 +143,7 @@ class LabWorld:
             self.topology.start_ec2(self.config_file)
         address = gateway.address(self.name)
         self.topology.start_gateway(
-            [(address, gateway.port(i), str(n.ip)) for i, n in enumerate(self.settings.cluster.nodes)]
+            [(address, gateway.port(i), ip) for i, (_, ip) in enumerate(machines(self.settings))]
         )
 
     def world_down(self) -> None:
@@ -152,18 +154,28 @@ class LabWorld:
         shutil.rmtree(self.state, ignore_errors=True)
 
     def node_up(self, index: int, keys: dict) -> dict:
-        """Boots node `index` on a fresh disk with its SSH keys, applies the user-data (the lab's
-        cloud-init), and says who it is: a machine id new with every fresh disk (a replacement
-        re-runs its steps) and its instance id (lab-aws: the emulator's, for the fence map)."""
+        """Boots machine `index` (a node, or the arbiter) on a fresh disk with its SSH keys,
+        applies its user-data (the lab's cloud-init), and says who it is: a machine id new with
+        every fresh disk (a replacement re-runs its steps) and its instance id (lab-aws: the
+        emulator's, for the fence map)."""
         if not self.box("switch").pid:
             raise LabError(f"lab {self.name} is not up: its world (switch, gateway) must exist first")
-        node = self.settings.cluster.nodes[index]
-        shutil.rmtree(self.state / "nodes" / node.name, ignore_errors=True)
-        root = self.topology.prepare_node_disk(node.name)
+        name = machines(self.settings)[index][0]
+        shutil.rmtree(self.state / "nodes" / name, ignore_errors=True)
+        root = self.topology.prepare_node_disk(name)
         self.topology.install_keys(index, keys["host_key"], keys["authorized_key"])
         (root / "machine-id").write_text(os.urandom(8).hex())
         box = self.topology.boot_node(index)
-        steps.cloud_init_substitute([box], render_bundle(self.settings).user_data)
+        bundle = render_bundle(self.settings)
+        if name == ARBITER:
+            # A fresh RHEL arbiter has no qnetd database (pcs qdevice setup makes it); Debian's
+            # package made one on this host, which the arbiter's disk would otherwise show.
+            box.run("rm", "-rf", "/etc/corosync/qnetd/nssdb", check=True)
+            # Its own name resolves (as through the VPC's DNS on AWS): sudo asks for it.
+            box.run("bash", "-c", f"echo '{self.topology.settings.cluster.quorum_device.address} {ARBITER}' >> /etc/hosts", check=True)
+        user_data = bundle.arbiter_user_data if name == ARBITER else bundle.user_data
+        assert user_data is not None  # an arbiter in the lab is always one gir-lb makes
+        steps.cloud_init_substitute([box], user_data)
         return self.node_identity(index)
 
     def node_keys(self, index: int, keys: dict) -> dict:
@@ -173,13 +185,14 @@ class LabWorld:
         return self.node_identity(index)
 
     def node_identity(self, index: int) -> dict:
-        node = self.settings.cluster.nodes[index]
-        machine_id = (self.state / "nodes" / node.name / "machine-id").read_text()
+        name = machines(self.settings)[index][0]
+        machine_id = (self.state / "nodes" / name / "machine-id").read_text()
         world = self.ec2_world
-        return {"machine_id": machine_id, "instance_id": world["nodes"][index]["instance_id"] if world else machine_id}
+        on_ec2 = world and name != ARBITER  # the emulator knows the two nodes only
+        return {"machine_id": machine_id, "instance_id": world["nodes"][index]["instance_id"] if on_ec2 else machine_id}
 
     def node_down(self, index: int) -> None:
-        name = self.settings.cluster.nodes[index].name
+        name = machines(self.settings)[index][0]
         box = self.box(name)
         if box.pid:
             self.topology.unplug(box)

@@ -7,7 +7,7 @@ from typing import Any, Literal
 from pydantic import Field, model_validator
 
 from ..profiles import DEFAULT_PROFILE, PROFILES
-from .types import ClusterName, IPv4, Model, NodeName, raise_if
+from .types import Cidr, ClusterName, InstanceType, IPv4, Model, NodeName, SubnetId, raise_if
 
 
 class ClusterNode(Model):
@@ -28,6 +28,42 @@ class FencingSettings(Model):
     delay_s: int = Field(
         15, ge=0, le=120, description="priority-fencing-delay: in a split the node running httpd fences first and keeps the VIP"
     )
+
+
+class QuorumDeviceSettings(Model):
+    """A third vote from an arbiter running corosync-qnetd: in a split the partition it votes for
+    keeps quorum and the other stops, so no fencing race (and no priority-fencing-delay) is needed."""
+
+    address: IPv4 = Field(description="the arbiter's IPv4 address (qnetd on TCP 5403, pcsd on 2224)")
+    create: bool = Field(
+        False, description="true: gir-lb makes the arbiter (aws: an instance at address; lab: a box); false: an existing one"
+    )
+    # ffsplit is the two-node algorithm: exactly one partition of a 50:50 split gets the vote. The
+    # heuristics (the node holding the VIP passes) decide a split first, so the serving side wins;
+    # the tie-breaker only decides between partitions that score alike (neither holds the VIP).
+    algorithm: Literal["ffsplit", "lms"] = "ffsplit"
+    tie_breaker: Literal["lowest", "highest"] = Field(
+        "lowest", description="the partition that wins a tie: nodes[0] (lowest) or nodes[1] (highest node id)"
+    )
+    # corosync-qdevice's heartbeat is 0.8 x this, and qnetd holds a silent node alive for 1.5
+    # heartbeats: after a node loss the survivor waits that long for the vote. The default 10000
+    # cost 7 s per node loss in the lab (bench failover); 2000 cost 1 s. qnetd accepts >= 1250.
+    timeout_ms: int = Field(2000, ge=1250, le=60000, description="quorum.device.timeout: how soon a lost node's vote is given up")
+    instance_type: InstanceType = Field("t3.micro", description="aws with create: the arbiter's size")
+    subnet_id: SubnetId | None = Field(None, description="aws with create: the arbiter's subnet (another AZ); default network.subnet_id")
+    subnet_cidr: Cidr | None = Field(None, description="CIDR of quorum_device.subnet_id; required with it")
+
+    @model_validator(mode="after")
+    def _subnet_pair(self) -> QuorumDeviceSettings:
+        items = []
+        if self.subnet_id is not None and self.subnet_cidr is None:
+            items.append(("subnet_cidr", "required with subnet_id: the arbiter's address is checked against it"))
+        if self.subnet_cidr is not None and self.subnet_id is None:
+            items.append(("subnet_cidr", "given without subnet_id"))
+        if self.subnet_id is not None and not self.create:
+            items.append(("subnet_id", "only with create: true (an existing arbiter is reached at its address)"))
+        raise_if(items)
+        return self
 
 
 class ClusterSettings(Model):
@@ -57,6 +93,7 @@ class ClusterSettings(Model):
         120, ge=10, le=86400, description="Pacemaker failure-timeout: a failure this old is forgotten, and with it the ban"
     )
     fencing: FencingSettings = FencingSettings()
+    quorum_device: QuorumDeviceSettings | None = Field(None, description="an arbiter's third vote (corosync-qnetd)")
 
     @model_validator(mode="before")
     @classmethod

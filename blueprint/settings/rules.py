@@ -114,9 +114,41 @@ def address_problems(s: Settings) -> list[tuple[str, str]]:
     return items
 
 
+def quorum_device_problems(s: Settings) -> list[tuple[str, str]]:
+    qd = s.cluster.quorum_device
+    if qd is None:
+        return []
+    key = "cluster.quorum_device"
+    if s.profile.quorum_device is None:
+        return [(key, f"{s.os_profile} runs {s.profile.cluster_stack}, which has no corosync-qdevice: leave it out")]
+    items = []
+    taken = {s.network.vip: "network.vip"} | {n.ip: f"cluster.nodes[{i}].ip" for i, n in enumerate(s.cluster.nodes)}
+    if qd.address in taken:
+        why = "the arbiter must be a third host: a node or the VIP cannot vote for itself"
+        items.append((f"{key}.address", f"{qd.address} is also {taken[qd.address]}: {why}"))
+    if qd.create and s.platform == "lan":
+        items.append((f"{key}.create", "gir-lb makes an arbiter on aws or in the lab; on a lan name an existing one"))
+    if not qd.create and s.platform == "lab":
+        items.append((f"{key}.create", "the lab makes its own arbiter (a box on its switch): use true"))
+    if qd.create and s.platform == "lab" and qd.subnet_id is not None:
+        items.append((f"{key}.subnet_id", "the lab has one subnet: leave it out"))
+    if qd.create and qd.address not in taken:
+        net = qd.subnet_cidr or s.network.subnet_cidr
+        where = "quorum_device.subnet_cidr" if qd.subnet_cidr else "network.subnet_cidr"
+        if problem := vip_problem(qd.address, net, on_aws=s.in_ec2_subnet):
+            items.append((f"{key}.address", problem.replace("subnet_cidr", where)))
+    if not qd.create and s.hacluster_password is None:
+        why = "an existing arbiter's pcsd signs the nodes' certificates only for its hacluster user: set the"
+        items.append(("hacluster_password", f"{why} password it accepts (a secret) with quorum_device.create: false"))
+    if "delay_s" in s.cluster.fencing.model_fields_set:
+        why = "priority-fencing-delay is not used with a quorum device (the arbiter settles a split): leave it out"
+        items.append(("cluster.fencing.delay_s", why))
+    return items
+
+
 def problems(s: Settings) -> list[tuple[str, str]]:
     """Every problem across parts, in the order they are reported."""
-    items = platform_problems(s) + address_problems(s)
+    items = platform_problems(s) + address_problems(s) + quorum_device_problems(s)
     for tid, n in Counter(t.id for t in s.tenants).items():
         if n > 1:
             idx = [i for i, t in enumerate(s.tenants) if t.id == tid]
