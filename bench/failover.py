@@ -1,5 +1,6 @@
 """Failover downtime seen by a client: brings a lab up from `--stack` (lab: IPaddr2 alone, no
-fencing; lab-aws: awsvip + IPaddr2 and fence_aws against the EC2 emulator), then `--runs` times
+fencing; lab-aws: awsvip + IPaddr2 and fence_aws against the EC2 emulator; lab-arbiter: lab-aws
+with a quorum device instead of the priority fencing delay), then `--runs` times
 each of `--kinds` (node: the active node loses power; httpd: SIGKILL of its httpd; split: the link
 between the nodes is cut), each under one request to the VIP every 100 ms (new connection, 1 s
 timeout). Writes every probe row (CSV: run, kind, sent at, status, latency, the node that
@@ -21,7 +22,7 @@ from .plot import failover_timelines
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench failover", description=__doc__)
-    parser.add_argument("--stack", default="lab", help="stacks/Pulumi.<stack>.yaml: lab or lab-aws")
+    parser.add_argument("--stack", default="lab", help="stacks/Pulumi.<stack>.yaml: lab, lab-aws or lab-arbiter")
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--kinds", default="node,httpd", help="comma-separated: node, httpd, split")
     parser.add_argument("--out", type=Path, help="default: bench/results/failover-<stack>")
@@ -48,7 +49,9 @@ def measure(lab: Lab, runs: int, kinds: list[str], out: Path) -> str:
                 for r in result.rows:
                     writer.writerow([run, kind, f"{r.at - result.at:.3f}", r.status, f"{r.latency:.4f}", names.get(r.via, r.via)])
     s = lab.settings
-    fencing = f"fence_aws, priority-fencing-delay {s.cluster.fencing.delay_s} s" if s.fencing else "off"
+    qd = s.cluster.quorum_device
+    race = f"quorum device (arbiter {qd.address}, {qd.algorithm}, timeout {qd.timeout_ms} ms)" if qd else None
+    fencing = f"fence_aws, {race or f'priority-fencing-delay {s.cluster.fencing.delay_s} s'}" if s.fencing else "off"
     summary = [
         f"# Failover downtime, `{lab.stack}` lab",
         "",

@@ -24,7 +24,10 @@ import textwrap
 from pathlib import Path
 from typing import Any, TypedDict
 
+from .plan import ARBITER  # Step.node of a step on the arbiter (snapshot, which runs alone at a ref, does not use it)
+
 USER_DATA = "cloud-init/user-data.yaml"
+ARBITER_USER_DATA = "cloud-init/arbiter-user-data.yaml"  # the arbiter's (cluster.quorum_device.create), not the nodes'
 SCRIPTS_DIR = "cluster/"  # the steps' scripts: run over SSH, never installed on a node
 PROMETHEUS_DIR = "monitoring/"  # alert rules and scrape jobs for the operator's Prometheus, not on a node
 
@@ -303,7 +306,9 @@ def _step_changes(old: Snapshot | None, new: Snapshot) -> tuple[list[tuple[StepI
 
 
 def _node_name(snap: Snapshot, index: int) -> str:
-    return snap["nodes"][index]["name"] if index < len(snap["nodes"]) else f"node {index}"
+    if index < len(snap["nodes"]):
+        return snap["nodes"][index]["name"]
+    return "arbiter" if index == ARBITER else f"node {index}"
 
 
 def compare(
@@ -311,7 +316,8 @@ def compare(
 ) -> str:
     """Markdown: what going from `old` (None: the stack is new) to `new` does to the nodes."""
     files = _file_changes(old, new)
-    node_files = {p: c for p, c in files.items() if not p.startswith((SCRIPTS_DIR, PROMETHEUS_DIR))}
+    node_files = {p: c for p, c in files.items() if not p.startswith((SCRIPTS_DIR, PROMETHEUS_DIR)) and p != ARBITER_USER_DATA}
+    arbiter = files.get(ARBITER_USER_DATA)
     scripts = {p: c for p, c in files.items() if p.startswith(SCRIPTS_DIR)}
     prometheus = {p: c for p, c in files.items() if p.startswith(PROMETHEUS_DIR)}
     tenants = _tenant_changes(old, new)
@@ -331,6 +337,8 @@ def compare(
         summary.append(f"{len(node_files)} file(s) on {' and '.join(names)}")
     if USER_DATA in node_files:
         summary.append("user-data changes")
+    if arbiter:
+        summary.append(f"arbiter user-data {arbiter}")
     if prometheus:
         summary.append(f"{len(prometheus)} Prometheus file(s)")
     if replaced:
@@ -367,6 +375,15 @@ def compare(
             " packages and runcmd only on a new instance.\n"
         )
 
+    if arbiter:
+        out.append("## Arbiter (cluster.quorum_device.create)\n")
+        out.append(f"- {arbiter}: `cloud-init user-data`\n")
+        if arbiter == "changed":
+            out.append(
+                "> **The arbiter's user-data changes.** On AWS, Pulumi updates its user-data, which stops and starts"
+                " the arbiter; cloud-init runs packages and runcmd only on a new instance.\n"
+            )
+
     out.append("## Tenants\n")
     out += [f"- {line}" for _, line in tenants] or ["No tenant changes."]
     out.append("")
@@ -386,7 +403,10 @@ def compare(
         ]
     out.append("")
 
-    shown = {p: c for p, c in {**node_files, **scripts, **prometheus}.items() if c != "removed" and p not in secret}
+    arbiter_files = {ARBITER_USER_DATA: arbiter} if arbiter else {}
+    shown = {
+        p: c for p, c in {**node_files, **arbiter_files, **scripts, **prometheus}.items() if c != "removed" and p not in secret
+    }
     if scripts:
         out.append("## Step scripts (run over SSH, not kept on the nodes)\n")
         out += [f"- {change}: `{path}`" for path, change in scripts.items()]

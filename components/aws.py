@@ -34,6 +34,105 @@ def _child(parent: pulumi.Resource, **extra) -> pulumi.ResourceOptions:
     return pulumi.ResourceOptions(parent=parent, **extra)
 
 
+Rule = tuple[str, str, int, int, dict]  # (name, protocol, from port, to port, source: cidr_ipv4 or a group)
+
+
+def _group_rules(parent: pulumi.Resource, name: str, group: aws.ec2.SecurityGroup, rules: list[Rule]) -> None:
+    """One ingress rule per entry, and egress to anywhere."""
+    for rule_name, proto, low, high, source in rules:
+        aws.vpc.SecurityGroupIngressRule(
+            f"{name}-{rule_name.replace('/', '_')}",
+            security_group_id=group.id,
+            ip_protocol=proto,
+            from_port=low,
+            to_port=high,
+            **source,
+            opts=_child(parent),
+        )
+    aws.vpc.SecurityGroupEgressRule(
+        f"{name}-egress-all",
+        security_group_id=group.id,
+        ip_protocol="-1",
+        cidr_ipv4="0.0.0.0/0",
+        opts=_child(parent),
+    )
+
+
+def _host_key_user_data(parent: pulumi.Resource, name: str, user_data: str) -> tuple[tls.PrivateKey, pulumi.Output[str]]:
+    """An ed25519 host key generated here, and the user-data that installs it (cloud-init
+    ssh_keys): the bootstrap pins the key from its first connection. The user-data is a secret."""
+    host_key = tls.PrivateKey(f"{name}-host-key", algorithm="ED25519", opts=_child(parent))
+    with_key: pulumi.Output[str] = pulumi.Output.secret(
+        pulumi.Output.all(host_key.private_key_openssh, host_key.public_key_openssh).apply(
+            lambda keys: user_data_with_host_key(user_data, *keys)
+        )
+    )
+    return host_key, with_key
+
+
+def _instance(
+    parent: pulumi.Resource,
+    name: str,
+    s: Settings,
+    *,
+    label: str,
+    ami_id: str,
+    instance_type: str,
+    subnet_id: str,
+    private_ip: str,
+    security_group_id: pulumi.Input[str],
+    user_data: pulumi.Input[str],
+    tags: dict[str, str] | None = None,
+    **extra,
+) -> aws.ec2.Instance:
+    """An instance as gir-lb makes every one: IMDSv2 only (hop limit 1), encrypted gp3 root volume,
+    the stack's SSH key pair and tags, at a fixed private IP."""
+    return aws.ec2.Instance(
+        name,
+        ami=ami_id,
+        instance_type=instance_type,
+        subnet_id=subnet_id,
+        private_ip=private_ip,
+        vpc_security_group_ids=[security_group_id],
+        key_name=s.ssh.key_name,
+        user_data=user_data,
+        metadata_options=aws.ec2.InstanceMetadataOptionsArgs(
+            http_tokens="required", http_endpoint="enabled", http_put_response_hop_limit=1
+        ),
+        root_block_device=aws.ec2.InstanceRootBlockDeviceArgs(encrypted=True, volume_type="gp3"),
+        tags={"Name": label, "environment": s.environment, STACK_TAG: pulumi.get_stack(), **(tags or {})},
+        # A newer AMI must not replace a running instance; a replacement keeps the private IP, so
+        # the old instance must be gone before the new one starts.
+        opts=_child(parent, ignore_changes=["ami"], delete_before_replace=True),
+        **extra,
+    )
+
+
+def _status_check_alarm(
+    parent: pulumi.Resource, name: str, s: Settings, label: str, instance: aws.ec2.Instance, topic: str
+) -> aws.cloudwatch.MetricAlarm:
+    """An alarm on an instance's EC2 status checks (monitoring.alarm_topic_arn)."""
+    return aws.cloudwatch.MetricAlarm(
+        f"{name}-status-check",
+        alarm_description=f"gir-lb {s.environment} {label}: EC2 instance or system status check failed",
+        namespace="AWS/EC2",
+        metric_name="StatusCheckFailed",
+        dimensions={"InstanceId": instance.id},
+        statistic="Maximum",
+        period=60,
+        evaluation_periods=2,
+        comparison_operator="GreaterThanOrEqualToThreshold",
+        threshold=1,
+        # A stopped instance publishes no status checks: "missing" would leave a node that was
+        # fenced (stopped, then started) and never came back silent in INSUFFICIENT_DATA.
+        treat_missing_data="breaching",
+        alarm_actions=[topic],
+        ok_actions=[topic],
+        tags={"environment": s.environment},
+        opts=_child(parent),
+    )
+
+
 class Network(pulumi.ComponentResource):
     """Security group: one rule per port and CIDR (web, SSH, the exporters); cluster traffic only
     from the group itself."""
@@ -47,7 +146,7 @@ class Network(pulumi.ComponentResource):
             tags={"Name": f"gir-lb-{s.environment}", "environment": s.environment},
             opts=_child(self),
         )
-        rules: list[tuple[str, str, int, int, dict]] = []
+        rules: list[Rule] = []
         web_ports = [s.httpd.port] + ([s.httpd.tls.port] if s.httpd.tls.enabled else [])
         for port in web_ports:
             for cidr in s.network.client_cidrs:
@@ -64,24 +163,8 @@ class Network(pulumi.ComponentResource):
         # Only corosync 3 profiles run on AWS (OsProfile.not_on): knet on 5405, and pcsd.
         rules.append(("corosync-knet", "udp", 5405, 5405, self_ref))
         rules.append(("pcsd", "tcp", 2224, 2224, self_ref))
-        for rule_name, proto, low, high, source in rules:
-            aws.vpc.SecurityGroupIngressRule(
-                f"{name}-{rule_name.replace('/', '_')}",
-                security_group_id=self.group.id,
-                ip_protocol=proto,
-                from_port=low,
-                to_port=high,
-                **source,
-                opts=_child(self),
-            )
         # Egress: GIR members (any port in the VPC and beyond), package repos, the EC2 API.
-        aws.vpc.SecurityGroupEgressRule(
-            f"{name}-egress-all",
-            security_group_id=self.group.id,
-            ip_protocol="-1",
-            cidr_ipv4="0.0.0.0/0",
-            opts=_child(self),
-        )
+        _group_rules(self, name, self.group, rules)
         self.register_outputs({"security_group_id": self.group.id})
 
 
@@ -95,6 +178,28 @@ def check_subnet(s: Settings, subnet: aws.ec2.AwaitableGetSubnetResult) -> None:
         problems.append(f"gir-lb:network.vip: {problem} (the subnet as AWS reports it)")
     if problems:
         raise SettingsError(problems, source=f"subnet {s.network.subnet_id}")
+
+
+def check_arbiter_subnet(s: Settings, subnet: aws.ec2.AwaitableGetSubnetResult, vpc_id: str) -> None:
+    """The arbiter's own subnet (cluster.quorum_device.subnet_id) against AWS, before anything is
+    created: its CIDR as the stack says, in the nodes' VPC (its security group admits the nodes'
+    group, which only works within one VPC), the address usable in it."""
+    qd = s.cluster.quorum_device
+    assert qd is not None and qd.subnet_id is not None and qd.subnet_cidr is not None
+    key = "gir-lb:cluster.quorum_device"
+    net = ipaddress.IPv4Network(subnet.cidr_block)
+    problems = []
+    if net != qd.subnet_cidr:
+        problems.append(f"{key}.subnet_cidr: {qd.subnet_id} is {net} in AWS, not {qd.subnet_cidr}")
+    if subnet.vpc_id != vpc_id:
+        problems.append(
+            f"{key}.subnet_id: {qd.subnet_id} is in {subnet.vpc_id}, not in the nodes' VPC {vpc_id}"
+            f" (network.subnet_id {s.network.subnet_id})"
+        )
+    if problem := vip_problem(qd.address, net, on_aws=True):
+        problems.append(f"{key}.address: {problem} (the subnet as AWS reports it)")
+    if problems:
+        raise SettingsError(problems, source=f"subnet {qd.subnet_id}")
 
 
 def check_pool_is_free(s: Settings) -> None:
@@ -186,65 +291,86 @@ class Hosts(pulumi.ComponentResource):
         self.instances = []
         self.host_keys = []
         for node in s.cluster.nodes:
-            host_key = tls.PrivateKey(f"{name}-{node.name}-host-key", algorithm="ED25519", opts=_child(self))
+            host_key, user_data = _host_key_user_data(self, f"{name}-{node.name}", bundle.user_data)
             self.host_keys.append(host_key)
-            user_data: pulumi.Output[str] = pulumi.Output.secret(
-                pulumi.Output.all(host_key.private_key_openssh, host_key.public_key_openssh).apply(
-                    lambda keys: user_data_with_host_key(bundle.user_data, *keys)
-                )
-            )
             self.instances.append(
-                aws.ec2.Instance(
+                _instance(
+                    self,
                     f"{name}-{node.name}",
-                    ami=ami_id,
+                    s,
+                    label=node.name,
+                    ami_id=ami_id,
                     instance_type=s.network.instance_type,
                     subnet_id=s.network.subnet_id,
                     private_ip=str(node.ip),
-                    vpc_security_group_ids=[security_group_id],
-                    iam_instance_profile=instance_profile,
-                    key_name=s.ssh.key_name,
+                    security_group_id=security_group_id,
                     user_data=user_data,
+                    tags={CLUSTER_TAG: s.cluster.name},  # fence_aws may stop exactly these (blueprint/iam.py)
+                    iam_instance_profile=instance_profile,
                     # IPaddr2 answers for the VIP on this ENI: AWS must not drop it as spoofed.
                     source_dest_check=False,
-                    metadata_options=aws.ec2.InstanceMetadataOptionsArgs(
-                        http_tokens="required", http_endpoint="enabled", http_put_response_hop_limit=1
-                    ),
-                    root_block_device=aws.ec2.InstanceRootBlockDeviceArgs(encrypted=True, volume_type="gp3"),
-                    tags={
-                        "Name": node.name,
-                        "environment": s.environment,
-                        STACK_TAG: pulumi.get_stack(),
-                        CLUSTER_TAG: s.cluster.name,
-                    },
-                    # A newer AMI must not replace a running node; a replacement keeps the node's
-                    # private IP, so the old instance must be gone before the new one starts.
-                    opts=_child(self, ignore_changes=["ami"], delete_before_replace=True),
                 )
             )
         self.alarms: list[aws.cloudwatch.MetricAlarm] = []
         if topic := s.monitoring.alarm_topic_arn:
-            for node, instance in zip(s.cluster.nodes, self.instances, strict=True):
-                alarm = aws.cloudwatch.MetricAlarm(
-                    f"{name}-{node.name}-status-check",
-                    alarm_description=f"gir-lb {s.environment} {node.name}: EC2 instance or system status check failed",
-                    namespace="AWS/EC2",
-                    metric_name="StatusCheckFailed",
-                    dimensions={"InstanceId": instance.id},
-                    statistic="Maximum",
-                    period=60,
-                    evaluation_periods=2,
-                    comparison_operator="GreaterThanOrEqualToThreshold",
-                    threshold=1,
-                    # A stopped instance publishes no status checks: "missing" would leave a node that
-                    # was fenced (stopped, then started) and never came back silent in INSUFFICIENT_DATA.
-                    treat_missing_data="breaching",
-                    alarm_actions=[topic],
-                    ok_actions=[topic],
-                    tags={"environment": s.environment},
-                    opts=_child(self),
-                )
-                self.alarms.append(alarm)
+            self.alarms = [
+                _status_check_alarm(self, f"{name}-{node.name}", s, node.name, instance, topic)
+                for node, instance in zip(s.cluster.nodes, self.instances, strict=True)
+            ]
         self.register_outputs({"instance_ids": [i.id for i in self.instances]})
+
+
+class Arbiter(pulumi.ComponentResource):
+    """The quorum device's arbiter (cluster.quorum_device.create): one small instance running
+    corosync-qnetd, at quorum_device.address in its own subnet or the nodes'. Its group admits only
+    the nodes' group (qnetd, and pcsd, which signs the nodes' certificates) and SSH from
+    network.admin_cidrs; it has no instance profile (it calls no AWS API) and no cluster tag
+    (fence_aws cannot stop it). Same AMI, key pair, IMDSv2, encrypted volume and pinned host key
+    as the nodes; with monitoring.alarm_topic_arn, the same status-check alarm."""
+
+    def __init__(
+        self,
+        name: str,
+        s: Settings,
+        bundle: Bundle,
+        ami_id: str,
+        vpc_id: str,
+        nodes_group_id: pulumi.Input[str],
+        opts: pulumi.ResourceOptions | None = None,
+    ):
+        super().__init__("gir-lb:arbiter:Arbiter", name, None, opts)
+        qd = s.cluster.quorum_device
+        assert qd is not None and qd.create and bundle.arbiter_user_data is not None
+        label = f"gir-lb-{s.environment}-arbiter"
+        self.group = aws.ec2.SecurityGroup(
+            f"{name}-sg",
+            vpc_id=vpc_id,
+            description=f"gir-lb {s.environment} quorum device arbiter",
+            tags={"Name": label, "environment": s.environment},
+            opts=_child(self),
+        )
+        nodes = {"referenced_security_group_id": nodes_group_id}
+        # corosync-qdevice on the nodes connects out to qnetd; the nodes' pcs asks pcsd to sign.
+        rules: list[Rule] = [("qnetd", "tcp", 5403, 5403, nodes), ("pcsd", "tcp", 2224, 2224, nodes)]
+        rules += [(f"ssh-{cidr}", "tcp", 22, 22, {"cidr_ipv4": str(cidr)}) for cidr in s.network.admin_cidrs]
+        _group_rules(self, name, self.group, rules)  # egress: the package repositories
+        self.host_key, user_data = _host_key_user_data(self, name, bundle.arbiter_user_data)
+        self.instance = _instance(
+            self,
+            f"{name}-instance",
+            s,
+            label=label,
+            ami_id=ami_id,
+            instance_type=qd.instance_type,
+            subnet_id=qd.subnet_id or s.network.subnet_id,
+            private_ip=str(qd.address),
+            security_group_id=self.group.id,
+            user_data=user_data,
+        )
+        self.alarms: list[aws.cloudwatch.MetricAlarm] = []
+        if topic := s.monitoring.alarm_topic_arn:
+            self.alarms = [_status_check_alarm(self, name, s, "arbiter", self.instance, topic)]
+        self.register_outputs({"instance_id": self.instance.id, "address": str(qd.address)})
 
 
 def find_ami(s: Settings) -> str:
@@ -266,7 +392,11 @@ def find_ami(s: Settings) -> str:
 class LoadBalancerPair(pulumi.ComponentResource):
     def __init__(self, name: str, s: Settings, bundle: Bundle, secrets: dict, opts: pulumi.ResourceOptions | None = None):
         subnet = aws.ec2.get_subnet(id=s.network.subnet_id)
-        check_subnet(s, subnet)  # both before anything is registered
+        check_subnet(s, subnet)  # all before anything is registered
+        qd = s.cluster.quorum_device
+        arbiter_made = qd is not None and qd.create
+        if qd is not None and qd.create and qd.subnet_id is not None:
+            check_arbiter_subnet(s, aws.ec2.get_subnet(id=qd.subnet_id), subnet.vpc_id)
         check_pool_is_free(s)
         super().__init__("gir-lb:index:LoadBalancerPair", name, None, opts)
         account_id = aws.get_caller_identity().account_id
@@ -274,7 +404,11 @@ class LoadBalancerPair(pulumi.ComponentResource):
         self.network = Network(f"{name}-net", s, subnet.vpc_id, child)
         self.address = Address(f"{name}-addr", s, child)
         self.identity = Identity(f"{name}-id", s, account_id, child)
-        self.hosts = Hosts(f"{name}-hosts", s, bundle, find_ami(s), self.network.group.id, self.identity.profile.name, child)
+        ami_id = find_ami(s)
+        self.hosts = Hosts(f"{name}-hosts", s, bundle, ami_id, self.network.group.id, self.identity.profile.name, child)
+        self.arbiter: Arbiter | None = None
+        if arbiter_made:
+            self.arbiter = Arbiter(f"{name}-arbiter", s, bundle, ami_id, subnet.vpc_id, self.network.group.id, child)
         password = secrets.get("hacluster_password")
         if password is None:
             password = random.RandomPassword(f"{name}-hacluster", length=32, special=False, opts=child).result
@@ -298,6 +432,12 @@ class LoadBalancerPair(pulumi.ComponentResource):
             Machine(resource=i, host=i.private_ip, host_key=k.public_key_openssh, identity=i.id, instance_id=i.id)
             for i, k in zip(self.hosts.instances, self.hosts.host_keys, strict=True)
         ]
+        if self.arbiter is not None:  # machines[ARBITER]: its instance id names nothing in the fence map
+            arbiter = self.arbiter.instance
+            host_key = self.arbiter.host_key.public_key_openssh
+            machines.append(
+                Machine(resource=arbiter, host=arbiter.private_ip, host_key=host_key, identity=arbiter.id, instance_id=arbiter.id)
+            )
         key = secrets["ssh_private_key"]
         proxy = None
         if s.ssh.bastion_host:

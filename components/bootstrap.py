@@ -59,7 +59,8 @@ class Bootstrap(pulumi.ComponentResource):
             "tls": pulumi.Output.secret(pulumi.Output.all(*tls_pair).apply(tuple)) if tls_pair else None,
             None: None,
         }
-        instance_ids = [m.instance_id for m in machines]
+        # The nodes' (the fence map names them); not the arbiter's: a step would then wait for it.
+        instance_ids = [m.instance_id for m in machines[: len(s.cluster.nodes)]]
         self.commands: dict[str, remote.Command] = {}
         for step in steps:
             machine = machines[step.node]

@@ -62,3 +62,5 @@ def run() -> None:
     pulumi.export("vip", str(settings.network.vip))
     pulumi.export("base_url", settings.base_url)
     pulumi.export("tenant_urls", settings.tenant_urls)
+    if qd := settings.cluster.quorum_device:  # the arbiter gir-lb made, or the existing one it votes with
+        pulumi.export("arbiter_address", str(qd.address))

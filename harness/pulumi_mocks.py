@@ -71,8 +71,9 @@ class Ec2Instance:
 
 
 class RecordingMocks(pulumi.runtime.Mocks):
-    def __init__(self, subnet: dict | None = None, instances: list[Ec2Instance] | None = None):
+    def __init__(self, subnet: dict | None = None, instances: list[Ec2Instance] | None = None, subnets: list[dict] | None = None):
         self.subnet = subnet or SUBNET
+        self.subnets = {other["id"]: other for other in subnets or []}  # by id; any other id gets `subnet`
         self.instances = instances or []
         self.invokes: list[str] = []
         self.invoke_args: dict[str, dict] = {}
@@ -109,7 +110,7 @@ class RecordingMocks(pulumi.runtime.Mocks):
             i = next(i for i in self.instances if i.id == args.args["instanceId"])
             return {"id": i.id, "privateIp": i.private_ip, "secondaryPrivateIps": i.secondary_private_ips, "tags": i.tags}
         if args.token == "aws:ec2/getSubnet:getSubnet":
-            return self.subnet
+            return self.subnets.get(args.args.get("id"), self.subnet)
         if args.token == "aws:index/getCallerIdentity:getCallerIdentity":
             return {"accountId": "123456789012", "arn": "arn:aws:iam::123456789012:user/ci", "userId": "ci", "id": "x"}
         if args.token == "aws:ec2/getAmi:getAmi":
@@ -143,11 +144,16 @@ class RecordingMonitor(pmocks.MockMonitor):
 
 
 def run(
-    build, subnet: dict | None = None, stack: str = "dev", instances: list[Ec2Instance] | None = None
+    build,
+    subnet: dict | None = None,
+    stack: str = "dev",
+    instances: list[Ec2Instance] | None = None,
+    subnets: list[dict] | None = None,
 ) -> tuple[RecordingMonitor, RecordingMocks]:
     """Runs build() as a Pulumi program under mocks (preview=False so applies run) and returns
-    what it registered. `instances`: what the subnet already holds."""
-    mocks = RecordingMocks(subnet, instances)
+    what it registered. `instances`: what the subnet already holds; `subnets`: other subnets
+    getSubnet knows by id (an arbiter's own, cluster.quorum_device.subnet_id)."""
+    mocks = RecordingMocks(subnet, instances, subnets)
     monitor = RecordingMonitor(mocks)
     pulumi.runtime.set_mocks(mocks, project="gir-lb", stack=stack, preview=False, monitor=monitor)
 

@@ -23,6 +23,7 @@ from blueprint.stack_config import load_stack
 from . import ec2, probing, steps
 from .boxes import Box, LabError, wait_for
 from .probing import Probe, ProbeRow
+from .topology import ARBITER, machines
 from .world import REPO, LabWorld
 
 
@@ -95,9 +96,11 @@ class Lab(LabWorld):
         return self.pulumi.up("--replace", self.pulumi.urn("gir-lb-ssh-key"))
 
     def replace_node(self, name: str) -> dict[str, str]:
-        """A new machine for node `name` (`pulumi up --replace` of its box): powered off, its disk
-        thrown away, booted with the same name and IP; the steps a replacement re-runs follow."""
-        self.node_index(name)
+        """A new machine for node `name` or the arbiter (`pulumi up --replace` of its box): powered
+        off, its disk thrown away, booted with the same name and IP; the steps a replacement re-runs
+        follow (a new arbiter: its own certificate authority, so the nodes' certificates again)."""
+        if name != ARBITER or self.settings.cluster.quorum_device is None:
+            self.node_index(name)
         return self.pulumi.up("--replace", self.pulumi.urn(f"gir-lb-{name}"))
 
     def smaller_stack(self, folder: Path) -> Path:
@@ -238,6 +241,15 @@ class Lab(LabWorld):
         box = self.box(name)
         self.topology.unplug(box)
         box.kill()
+
+    def stop_arbiter(self) -> None:
+        """The arbiter loses power (the nodes' corosync-qdevice cannot reach qnetd)."""
+        self.power_cut(ARBITER)
+
+    def start_arbiter(self) -> None:
+        """The arbiter boots again on its disk: pcsd and qnetd start as enabled."""
+        index = [name for name, _ in machines(self.settings)].index(ARBITER)
+        self.topology.boot_node(index)
 
     def throttle_ec2(self, every: int | None) -> None:
         """The emulator answers RequestLimitExceeded to every `every`th EC2 call (None: to none)."""

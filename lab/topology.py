@@ -262,7 +262,8 @@ class Topology:
             box.run("/usr/sbin/sshd", "-f", "/etc/ssh/gir-lb-lab/sshd_config", check=True)
         metrics = self.settings.profile.metrics
         watchers = (metrics.service, "gir-lb-exporter") if metrics else ()
-        units = ("pcsd", "corosync-qnetd") if name == ARBITER else ("pcsd", "corosync", "corosync-qdevice", "pacemaker", *watchers)
+        node_units = ("pcsd", "corosync", "corosync-qdevice", "pacemaker", *watchers)
+        units = ("pcsd", "corosync-qnetd") if name == ARBITER else node_units
         for unit in units:
             if box.run("systemctl", "is-enabled", unit).returncode == 0:
                 box.run("systemctl", "start", unit, check=True)

@@ -142,9 +142,7 @@ class LabWorld:
         if ec2.emulated(self.settings):
             self.topology.start_ec2(self.config_file)
         address = gateway.address(self.name)
-        self.topology.start_gateway(
-            [(address, gateway.port(i), ip) for i, (_, ip) in enumerate(machines(self.settings))]
-        )
+        self.topology.start_gateway([(address, gateway.port(i), ip) for i, (_, ip) in enumerate(machines(self.settings))])
 
     def world_down(self) -> None:
         """Every box of the lab (nodes too) and the emulator, by PID; then its state folder."""
@@ -172,7 +170,7 @@ class LabWorld:
             # package made one on this host, which the arbiter's disk would otherwise show.
             box.run("rm", "-rf", "/etc/corosync/qnetd/nssdb", check=True)
             # Its own name resolves (as through the VPC's DNS on AWS): sudo asks for it.
-            box.run("bash", "-c", f"echo '{self.topology.settings.cluster.quorum_device.address} {ARBITER}' >> /etc/hosts", check=True)
+            box.run("bash", "-c", f"echo '{machines(self.settings)[index][1]} {ARBITER}' >> /etc/hosts", check=True)
         user_data = bundle.arbiter_user_data if name == ARBITER else bundle.user_data
         assert user_data is not None  # an arbiter in the lab is always one gir-lb makes
         steps.cloud_init_substitute([box], user_data)
@@ -188,8 +186,9 @@ class LabWorld:
         name = machines(self.settings)[index][0]
         machine_id = (self.state / "nodes" / name / "machine-id").read_text()
         world = self.ec2_world
-        on_ec2 = world and name != ARBITER  # the emulator knows the two nodes only
-        return {"machine_id": machine_id, "instance_id": world["nodes"][index]["instance_id"] if on_ec2 else machine_id}
+        if world is None or name == ARBITER:  # the emulator knows the two nodes only
+            return {"machine_id": machine_id, "instance_id": machine_id}
+        return {"machine_id": machine_id, "instance_id": world["nodes"][index]["instance_id"]}
 
     def node_down(self, index: int) -> None:
         name = machines(self.settings)[index][0]

@@ -50,7 +50,9 @@ class QuorumDeviceSettings(Model):
     # cost 7 s per node loss in the lab (bench failover); 2000 cost 1 s. qnetd accepts >= 1250.
     timeout_ms: int = Field(2000, ge=1250, le=60000, description="quorum.device.timeout: how soon a lost node's vote is given up")
     instance_type: InstanceType = Field("t3.micro", description="aws with create: the arbiter's size")
-    subnet_id: SubnetId | None = Field(None, description="aws with create: the arbiter's subnet (another AZ); default network.subnet_id")
+    subnet_id: SubnetId | None = Field(
+        None, description="aws with create: the arbiter's subnet (another AZ); default network.subnet_id"
+    )
     subnet_cidr: Cidr | None = Field(None, description="CIDR of quorum_device.subnet_id; required with it")
 
     @model_validator(mode="after")

@@ -1,7 +1,8 @@
 """The safety settings of the cluster, read from the CIB that the rendered resources.sh builds with
 the real `pcs -f` and from the transition `crm_simulate` runs on it, never from the script's text:
 the monitor intervals of httpd and the VIP, the fencing priority (the node running httpd is
-fenced last in a split), the VIP's address and netmask, and the VIP started before httpd."""
+fenced last in a split; with a quorum device no delay and no priority: the arbiter settles a
+split), the VIP's address and netmask, and the VIP started before httpd."""
 
 from __future__ import annotations
 
@@ -25,6 +26,17 @@ CASES = {
     "rhel6-l2": base_config("rhel6"),
     "debian12-l2": base_config("debian12"),
 }  # fmt: skip
+
+
+def with_arbiter(cfg: dict, address: str) -> dict:
+    cfg["cluster"]["fencing"] = {"mode": "fence_aws"}  # no priority-fencing-delay beside a device
+    cfg["cluster"]["quorum_device"] = {"address": address, "create": True}
+    return cfg
+
+
+# With a quorum device whose arbiter gir-lb makes: an aws stack (rhel9) and the lab-aws stack (debian12).
+CASES["rhel9-quorum-device"] = with_arbiter(base_config("rhel9"), "10.0.1.20")
+CASES["lab-aws-quorum-device"] = with_arbiter(stack_config("lab-aws"), "198.18.0.30")
 
 
 class Cib:
@@ -84,7 +96,10 @@ def test_monitors_fencing_priority_and_the_vip_come_from_the_settings(built, cas
         assert cib.monitor_interval("vip_aws") == f"{s.cluster.vip_monitor_s}s"
         assert cib.params("vip_aws")["secondary_private_ip"] == str(s.network.vip)
     priority = cib.params("webserver", "meta_attributes").get("priority")
-    if s.fencing:
+    if s.fencing and s.cluster.quorum_device is not None:  # the arbiter settles a split: no race to delay
+        assert cib.property("stonith-enabled") == "true"
+        assert cib.property("priority-fencing-delay") == "0s" and priority is None
+    elif s.fencing:
         assert cib.property("stonith-enabled") == "true"
         assert cib.property("priority-fencing-delay") == f"{s.cluster.fencing.delay_s}s" and priority == "1"
     else:
@@ -136,3 +151,12 @@ def test_the_vip_is_up_before_httpd_starts_and_after_it_stops(built, tmp_path, c
     plan = starts_and_their_prerequisites(graph)
     (survivor,) = set(nodes) - {active}
     assert {(r, survivor) for r in vip} <= plan[("webserver", survivor)], failed.stdout
+
+
+def test_the_quorum_device_cases_build_a_cib_without_delay_or_priority(built):
+    """The cases above include stacks with a device (a stack file may too): both reach the branch."""
+    for case in ("rhel9-quorum-device", "lab-aws-quorum-device"):
+        s, path = built(case)
+        cib = Cib(path)
+        assert s.cluster.quorum_device is not None and s.fencing
+        assert cib.property("priority-fencing-delay") == "0s" and "priority" not in cib.params("webserver", "meta_attributes")

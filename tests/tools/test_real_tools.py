@@ -138,6 +138,15 @@ def test_stack_user_data_is_valid_cloud_config(tmp_path, name):
     assert done.returncode == 0, done.stdout + done.stderr
 
 
+@pytest.mark.parametrize("profile", ["rhel9", "debian12"])
+def test_the_arbiter_user_data_is_valid_cloud_config(tmp_path, profile):
+    cfg = base_config(profile)
+    cfg["cluster"]["quorum_device"] = {"address": "10.0.1.20", "create": True}
+    tree = rendered(tmp_path, cfg)
+    done = real_programs.cloud_init_schema(tree / "cloud-init/arbiter-user-data.yaml")
+    assert done.returncode == 0 and "Valid cloud-config" in done.stdout, done.stdout + done.stderr
+
+
 def test_cloud_init_schema_check_can_fail(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("#cloud-config\npackages: 5\nruncmd: {a: b}\n")
@@ -151,8 +160,20 @@ def test_cloud_init_schema_check_can_fail(tmp_path):
 def test_scripts_pass_shellcheck(tmp_path, profile):
     tree = rendered(tmp_path, base_config(profile))
     scripts = sorted((tree / "cluster").glob("*.sh"))
-    # cluster-check; corosync 3 also cluster-join; vip_mode aws also the gir-lb:awsvip agent
-    assert len(scripts) == {"rhel6": 5, "rhel8": 9, "rhel9": 9, "debian12": 8}[profile]
+    # cluster-check; corosync 3 also cluster-join and quorum-device; vip_mode aws also the gir-lb:awsvip agent
+    assert len(scripts) == {"rhel6": 5, "rhel8": 10, "rhel9": 10, "debian12": 9}[profile]
+    done = real_programs.shellcheck(*scripts)
+    assert done.returncode == 0, done.stdout
+
+
+@pytest.mark.parametrize("profile", ["rhel8", "rhel9", "debian12"])
+def test_scripts_with_a_quorum_device_pass_shellcheck(tmp_path, profile):
+    """arbiter-prepare, quorum-device with a device, node-prepare installing its client."""
+    cfg = base_config(profile)
+    cfg["cluster"]["quorum_device"] = {"address": "10.0.1.20", "create": True}
+    tree = rendered(tmp_path, cfg)
+    scripts = sorted((tree / "cluster").glob("*.sh"))
+    assert {"arbiter-prepare.sh", "quorum-device.sh", "node-prepare.sh"} <= {s.name for s in scripts}
     done = real_programs.shellcheck(*scripts)
     assert done.returncode == 0, done.stdout
 

@@ -3,7 +3,9 @@ the TLS key) runs its rendered script, for every OS profile, under `strace -f -e
 private mount, network and PID namespace, with stand-ins for the commands that would change the
 machine (pcs, chpasswd, systemctl, apache2ctl, …: they only exit 0). Every argv and environment
 of every program the step runs is read back; none may hold the secret. Each step must also reach
-the command that takes the secret on stdin, so a step that stopped early proves nothing."""
+the command that takes the secret on stdin, so a step that stopped early proves nothing. Stacks
+with a quorum device (an aws one, and the lab-aws one) add the arbiter's steps and the nodes'
+enrolment with it (arbiter-prepare, quorum-device: the hacluster password)."""
 
 from __future__ import annotations
 
@@ -20,7 +22,7 @@ from blueprint.render import render_bundle
 from blueprint.stack_config import parse_settings
 from lab.live import RHEL6_HTTPD_CONF
 from tests import real_programs
-from tests.conftest import base_config
+from tests.conftest import base_config, stack_config
 
 PASSWORD = "pw-8d1f0c5e marker"  # with a space: `read -r` must keep it whole
 # Programs that would change this machine or need a cluster: each is a stand-in that exits 0.
@@ -28,20 +30,50 @@ STAND_INS = (
     "pcs", "ccs", "cman_tool", "chpasswd", "passwd", "systemctl", "service", "chkconfig", "crm_resource",
     "crm_mon", "crm_attribute", "cibadmin", "corosync-cmapctl", "corosync-cfgtool", "apache2ctl",
     "apache2", "httpd", "httpd.worker", "a2enmod", "sysctl", "fence_aws", "aws", "curl",
+    "corosync-qdevice-tool", "dnf", "apt-get",
 )  # fmt: skip
-# The stand-ins that take a secret on stdin read it, as the real programs do.
-READS_STDIN = {"chpasswd": "cat >/dev/null\n", "pcs": 'if [ "$1 $2" = "host auth" ]; then cat >/dev/null; fi\n'}
+# The stand-ins that take a secret on stdin read it, as the real programs do; corosync-qdevice-tool
+# says the device reached its arbiter (quorum-device waits for that).
+READS_STDIN = {
+    "chpasswd": "cat >/dev/null\n",
+    "pcs": 'if [ "$1 $2" = "host auth" ]; then cat >/dev/null; fi\n',
+    "corosync-qdevice-tool": "echo 'State:                  Connected'\n",
+}
 # What each secret-reading step must run (and hand the secret to on stdin) before it is done.
-CONSUMERS = {"prepare": "chpasswd", "cluster-setup": "pcs host auth", "cluster-join": "pcs host auth", "httpd-push": "base64 -d"}
+CONSUMERS = {
+    "prepare": "chpasswd", "cluster-setup": "pcs host auth", "cluster-join": "pcs host auth", "httpd-push": "base64 -d",
+    "arbiter-prepare": "chpasswd", "quorum-device": "pcs host auth",
+}  # fmt: skip
 
 
-def secret_steps(profile: str):
-    s = parse_settings(base_config(profile, hacluster_password=PASSWORD, httpd={"tls": {"enabled": True}}))
+def aws_with_a_device() -> dict:
+    cfg = base_config("rhel9", httpd={"tls": {"enabled": True}})
+    cfg["cluster"]["quorum_device"] = {"address": "10.0.1.20", "create": True}
+    return cfg
+
+
+def lab_aws_with_a_device() -> dict:
+    cfg = stack_config("lab-aws")
+    cfg["cluster"]["fencing"] = {"mode": "fence_aws"}  # no priority-fencing-delay beside a device
+    cfg["cluster"]["quorum_device"] = {"address": "198.18.0.30", "create": True}
+    return cfg
+
+
+# Every profile; and with a quorum device whose arbiter gir-lb makes (an aws rhel9 stack, the lab-aws stack).
+VARIANTS = {
+    **{p: lambda p=p: base_config(p, httpd={"tls": {"enabled": True}}) for p in PROFILES},
+    "rhel9-with-arbiter": aws_with_a_device,
+    "lab-aws-with-arbiter": lab_aws_with_a_device,
+}
+
+
+def secret_steps(variant: str):
+    s = parse_settings({**VARIANTS[variant](), "hacluster_password": PASSWORD})
     bundle = render_bundle(s)
     return [st for st in build_plan(s, bundle) if st.stdin is not None]
 
 
-CASES = [(p, st.name) for p in PROFILES for st in secret_steps(p)]
+CASES = [(v, st.name) for v in VARIANTS for st in secret_steps(v)]
 
 
 def sandboxed(tmp_path: Path, script: str, name: str, args: list[str], stdin: str) -> tuple[subprocess.CompletedProcess, str]:
@@ -106,9 +138,17 @@ def forbidden(tls_key: str) -> list[str]:
     return [PASSWORD, *pieces]
 
 
-@pytest.mark.parametrize("profile, step_name", CASES, ids=[f"{p}-{n}" for p, n in CASES])
-def test_no_step_puts_a_secret_on_a_command_line(tmp_path, profile, step_name):
-    step = next(st for st in secret_steps(profile) if st.name == step_name)
+def test_every_step_that_reads_a_secret_is_a_case():
+    """The quorum device's steps are among the cases, on both stacks with an arbiter."""
+    for variant in ("rhel9-with-arbiter", "lab-aws-with-arbiter"):
+        assert {(variant, "arbiter-prepare"), (variant, "quorum-device")} <= set(CASES)
+        assert all("read -r password" in st.script for st in secret_steps(variant) if "quorum" in st.name or "arbiter" in st.name)
+    assert {re.sub(r"-\d+$", "", name) for _, name in CASES} == set(CONSUMERS)
+
+
+@pytest.mark.parametrize("variant, step_name", CASES, ids=[f"{v}-{n}" for v, n in CASES])
+def test_no_step_puts_a_secret_on_a_command_line(tmp_path, variant, step_name):
+    step = next(st for st in secret_steps(variant) if st.name == step_name)
     crt, key = real_programs.test_certificate(str(tmp_path))
     secret = PASSWORD if step.stdin == "hacluster_password" else (crt, key)
     done, execs = sandboxed(tmp_path / "box", step.script, step.name, step.filled_args(("i-0123456789abcdef0",) * 2),

@@ -149,6 +149,35 @@ def test_a_user_data_change_is_called_out(base, tmp_path):
     assert "> **cloud-init user-data changes.**" in md
 
 
+def test_an_arbiter_is_its_own_section_and_its_step_runs_on_it(base, tmp_path):
+    """The arbiter's user-data is no node's file: it has a section of its own, and its step's node is the arbiter."""
+
+    def add_arbiter(cfg):
+        cfg["gir-lb:cluster"]["quorum_device"] = {"address": "10.20.1.13", "create": True}
+
+    with_arbiter = dev_changed(tmp_path, add_arbiter)
+    md = compare(base, with_arbiter, stack="dev", old_label="base")
+    assert node_files(md, "lb-dev-a") == node_files(md, "lb-dev-b") == []
+    assert section(md, "## Arbiter (cluster.quorum_device.create)") == ["- added: `cloud-init user-data`"]
+    assert "arbiter user-data added" in md.split("\n")[2] and "file(s) on" not in md.split("\n")[2]
+    assert ("arbiter-prepare", "arbiter") in steps_run(md) and ("quorum-device", "lb-dev-a") in steps_run(md)
+    assert "<details><summary>cloud-init/arbiter-user-data.yaml</summary>" in md and "+- corosync-qnetd" in md
+
+    # a changed arbiter user-data (a later release's packages): the arbiter restarts, the nodes do not
+    changed = copy.deepcopy(with_arbiter)
+    changed["files"]["cloud-init/arbiter-user-data.yaml"] += "- corosync-qnetd-tools\n"
+    md = compare(with_arbiter, changed, stack="dev")
+    assert section(md, "## Arbiter (cluster.quorum_device.create)") == [
+        "- changed: `cloud-init user-data`",
+        "> **The arbiter's user-data changes.** On AWS, Pulumi updates its user-data, which stops and starts the arbiter;"
+        " cloud-init runs packages and runcmd only on a new instance.",
+    ]
+    assert "> **cloud-init user-data changes.**" not in md  # the nodes' note
+    removed = compare(with_arbiter, dev_changed(tmp_path, lambda cfg: None), stack="dev")
+    assert section(removed, "## Arbiter (cluster.quorum_device.create)") == ["- removed: `cloud-init user-data`"]
+    assert "- arbiter-prepare (on arbiter) is no longer in the plan" in removed
+
+
 def test_a_new_stack_is_all_added_and_no_secret_placeholder_leaks(repo, tmp_path):
     assert snapshot_at(repo, "base", repo / "stacks/Pulumi.brand-new.yaml") is None
     new = snapshot(str(REPO / DEV))

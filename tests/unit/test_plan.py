@@ -10,7 +10,7 @@ from dataclasses import replace
 
 import pytest
 
-from blueprint.plan import Step, build_plan, encode_stdin
+from blueprint.plan import ARBITER, Step, build_plan, encode_stdin
 from blueprint.render import render_bundle
 from blueprint.stack_config import parse_settings
 from tests.conftest import STACK_NAMES, base_config, stack_config, tenant
@@ -70,7 +70,10 @@ def test_every_step_says_its_phase_and_only_prepare_waits_for_first_boot(name):
     order = ["prepare", "cluster", "httpd", "resources"]
     assert [st.phase for st in steps] == sorted((st.phase for st in steps), key=order.index)
     prepare = {st.name for st in steps if st.phase == "prepare"} - {"cluster-check"}  # the check only reads
-    assert {st.name for st in steps if st.waits_for_first_boot} == prepare != set()
+    # and the arbiter's first step (cluster phase: it runs beside the nodes' cluster setup)
+    arbiter = {st.name for st in steps if st.node == ARBITER}
+    assert arbiter <= {"arbiter-prepare"}
+    assert {st.name for st in steps if st.waits_for_first_boot} == prepare | arbiter and prepare != set()
     assert [st.name for st in steps if st.phase == "httpd"] == ["httpd-push-1", "httpd-push-0"]
 
 
@@ -98,3 +101,68 @@ def test_a_replaced_node_reruns_its_own_steps_and_is_added_back_by_the_other(con
             assert join.stdin == "hacluster_password" and "cluster-start" in join.after
     # the identity check runs first and everything else waits for it
     assert next(iter(plan)) == "cluster-check" and all("cluster-check" in plan[f"prepare-{i}"].after for i in (0, 1))
+
+
+# --- the quorum device (cluster.quorum_device) ---------------------------------------------------
+
+
+def plan_with_device(os_profile: str = "rhel9", **device) -> dict[str, Step]:
+    cfg = base_config(os_profile, hacluster_password="pw")
+    if device:
+        cfg["cluster"]["quorum_device"] = {"address": "10.0.1.20", **device}
+    s = parse_settings(cfg)
+    return {st.name: st for st in build_plan(s, render_bundle(s))}
+
+
+@pytest.mark.parametrize("name", STACK_NAMES)
+def test_every_corosync3_stack_has_the_quorum_device_step_on_the_first_node(name):
+    s = parse_settings(stack_config(name))
+    plan = {st.name: st for st in build_plan(s, render_bundle(s))}
+    if s.profile.cluster_stack == "cman":  # no corosync-qdevice: see test_rhel6_has_no_quorum_device_step
+        assert "quorum-device" not in plan
+        return
+    device = plan["quorum-device"]
+    assert device.node == 0 and device.stdin == "hacluster_password" and device.phase == "cluster"
+    assert {"cluster-start", "cluster-join-0", "cluster-join-1"} <= set(device.after)
+    assert "quorum-device" in plan["cluster-resources"].after  # the delay is dropped only once the device votes
+    made = s.cluster.quorum_device is not None and s.cluster.quorum_device.create
+    assert ("arbiter-prepare" in plan) == made
+    assert [st.name for st in plan.values() if st.node == ARBITER] == (["arbiter-prepare"] if made else [])
+
+
+def test_without_a_device_the_step_only_removes_one_left_out():
+    plan = plan_with_device()
+    assert "arbiter-prepare" not in plan and plan["quorum-device"].reruns_on_replace_of == ()
+    assert "arbiter-prepare" not in plan["quorum-device"].after
+
+
+def test_an_arbiter_gir_lb_makes_is_prepared_after_the_check_and_before_the_nodes_enrol():
+    plan = plan_with_device(create=True)
+    arbiter = plan["arbiter-prepare"]
+    assert (arbiter.node, arbiter.phase, arbiter.stdin) == (ARBITER, "cluster", "hacluster_password")
+    assert arbiter.after == ("cluster-check",) and arbiter.waits_for_first_boot
+    assert arbiter.reruns_on_replace_of == (ARBITER,)  # a new arbiter instance: set up again
+    device = plan["quorum-device"]
+    assert "arbiter-prepare" in device.after and device.reruns_on_replace_of == (ARBITER,)  # another CA: enrol again
+    assert list(plan).index("arbiter-prepare") < list(plan).index("quorum-device") < list(plan).index("cluster-resources")
+    # the nodes' own steps are unchanged by the arbiter
+    assert sorted(st.name for st in plan.values() if ARBITER in st.reruns_on_replace_of) == ["arbiter-prepare", "quorum-device"]
+
+
+def test_an_existing_arbiter_has_no_step_of_its_own():
+    plan = plan_with_device(create=False)
+    assert "arbiter-prepare" not in plan and all(st.node in (0, 1) for st in plan.values())
+    assert plan["quorum-device"].reruns_on_replace_of == () and "arbiter-prepare" not in plan["quorum-device"].after
+
+
+def test_rhel6_has_no_quorum_device_step():
+    plan = plan_with_device("rhel6")
+    assert not {"quorum-device", "arbiter-prepare"} & set(plan) and all(st.node in (0, 1) for st in plan.values())
+
+
+def test_the_arbiter_steps_take_no_instance_id():
+    """Bootstrap hands every machine's instance id to every step; the arbiter's (the third) fills nothing."""
+    plan = plan_with_device(create=True)
+    for name in ("arbiter-prepare", "quorum-device"):
+        assert plan[name].filled_args(("i-0aaa", "i-0bbb", "i-0ccc")) == []
+    assert plan["cluster-resources"].filled_args(("i-0aaa", "i-0bbb", "i-0ccc")) == ["apply", "i-0aaa", "i-0bbb"]

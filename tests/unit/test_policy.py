@@ -17,7 +17,7 @@ from pulumi_policy.proxy import unknown_checking_proxy
 
 from blueprint.profiles import EXPORTER_PORT, PROFILES
 from harness.pulumi_mocks import SUBNET, Registered, plain
-from policy.guardrails import METRICS_PORTS, POLICIES
+from policy.guardrails import INGRESS_RULE, METRICS_PORTS, POLICIES
 from tests.conftest import REPO, stack_config
 from tests.unit.test_pulumi import deploy
 
@@ -63,6 +63,16 @@ def test_prod_with_exporter_rules_and_alarms_passes():
     resources = deploy(cfg, subnet={**SUBNET, "cidrBlock": "10.40.1.0/24"})[0]
     types = [r.type for r in resources]
     assert types.count("aws:cloudwatch/metricAlarm:MetricAlarm") == 2
+    assert violations(resources, "prod") == set()
+
+
+def test_prod_with_an_arbiter_passes():
+    cfg = stack_config("prod")
+    cfg["cluster"]["quorum_device"] = {"address": "10.40.1.13", "create": True}
+    cfg["monitoring"] = {"alarm_topic_arn": "arn:aws:sns:eu-west-1:123456789012:gir-lb"}
+    resources = deploy(cfg, subnet={**SUBNET, "cidrBlock": "10.40.1.0/24"})[0]
+    arbiter = [r for r in resources if r.name.startswith("gir-lb-arbiter")]
+    assert {r.type for r in arbiter} >= {"aws:ec2/instance:Instance", "aws:ec2/securityGroup:SecurityGroup", INGRESS_RULE}
     assert violations(resources, "prod") == set()
 
 

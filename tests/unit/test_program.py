@@ -66,6 +66,19 @@ def test_program_builds_the_dev_stack_and_exports_what_gir_needs(monkeypatch):
     assert "PROGRAM-SSH-KEY" not in json.dumps(exports)
     ssh = [r for r in resources if r.type == "command:remote:Command"][0].inputs["connection"]
     assert rpc.is_rpc_secret(ssh)
+    assert "arbiter_address" not in exports  # no quorum device
+
+
+def test_a_stack_with_an_arbiter_builds_it_and_exports_its_address(monkeypatch):
+    config = engine_config("dev", ssh_private_key=SSH_KEY)
+    cluster = json.loads(config["gir-lb:cluster"])
+    cluster["quorum_device"] = {"address": "10.20.1.13", "create": True}
+    config["gir-lb:cluster"] = json.dumps(cluster)
+    resources, exports = run_program(config, ["gir-lb:ssh_private_key"], monkeypatch)
+    instances = [r for r in resources if r.type == "aws:ec2/instance:Instance"]
+    assert sorted(r.inputs["privateIp"] for r in instances) == ["10.20.1.11", "10.20.1.12", "10.20.1.13"]
+    assert exports["arbiter_address"] == "10.20.1.13"
+    assert exports["private_ips"] == ["10.20.1.11", "10.20.1.12"] and len(exports["instance_ids"]) == 2  # the nodes'
 
 
 def test_a_missing_ssh_key_stops_the_program_before_any_resource(monkeypatch):

@@ -20,7 +20,7 @@ SSH_KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nSSH-KEY-MATERIAL\n-----END OPENS
 PASSWORD = "Given-Hacluster-Pw-42"
 
 
-def deploy(cfg: dict, secrets: dict | None = None, subnet: dict | None = None):
+def deploy(cfg: dict, secrets: dict | None = None, subnet: dict | None = None, subnets: list[dict] | None = None):
     s = parse_settings(cfg)
 
     def build():
@@ -33,7 +33,7 @@ def deploy(cfg: dict, secrets: dict | None = None, subnet: dict | None = None):
         }
         LoadBalancerPair("gir-lb", s, render_bundle(s), given)
 
-    monitor, mocks = run(build, subnet=subnet, stack=s.environment)
+    monitor, mocks = run(build, subnet=subnet, stack=s.environment, subnets=subnets)
     return monitor.registered, mocks
 
 
@@ -62,7 +62,9 @@ def test_inventory_and_parenting(dev):
     ):
         assert sum(t.endswith(component) for t in types) == 1, component
     assert types.count("aws:ec2/instance:Instance") == 2
-    assert types.count("command:remote:Command") == 12
+    # cluster-check, prepare x2, cluster-setup, seed-cib x2, cluster-start, cluster-join x2,
+    # quorum-device (every corosync 3 stack: it removes a device left out), httpd-push x2, cluster-resources
+    assert types.count("command:remote:Command") == 13
     components = {r.urn for r in dev if r.type.startswith("gir-lb:")}
     for r in dev:
         if r.type.startswith(("aws:", "command:", "random:", "tls:")):
@@ -378,3 +380,201 @@ def test_the_bastion_connection_pins_the_bastion_host_key():
     for step in commands(resources).values():
         proxy = plain(step.inputs["connection"])["proxy"]
         assert proxy["hostKey"] == cfg["ssh"]["bastion_host_key"] and proxy["host"] == cfg["ssh"]["bastion_host"]
+
+
+# --- the quorum device's arbiter (cluster.quorum_device) -----------------------------------------
+
+ARBITER_IP = "10.20.1.13"
+ARBITER = "gir-lb-arbiter"  # the Arbiter component's name, the prefix of its resources'
+ARBITER_INSTANCE = f"{ARBITER}-instance"
+# the arbiter's own subnet (another AZ), in the nodes' VPC
+OWN_SUBNET = {**SUBNET, "id": "subnet-0b1c2d3e4f5a60718", "cidrBlock": "10.20.2.0/24", "availabilityZone": "eu-west-1b"}
+INGRESS = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
+
+
+def with_device(stack: str = "dev", monitoring: dict | None = None, **device) -> dict:
+    cfg = stack_config(stack)
+    cfg["cluster"]["quorum_device"] = {"address": ARBITER_IP, "create": True, **device}
+    if monitoring:
+        cfg["monitoring"] = monitoring
+    return cfg
+
+
+@pytest.fixture(scope="module")
+def arbitered():
+    return deploy(with_device())[0]
+
+
+def arbiter_instance(resources):
+    (found,) = [i for i in of_type(resources, "aws:ec2/instance:Instance") if i.name == ARBITER_INSTANCE]
+    return found
+
+
+def test_the_arbiter_is_one_hardened_instance_at_its_address_without_an_instance_profile(arbitered):
+    instances = of_type(arbitered, "aws:ec2/instance:Instance")
+    assert len(instances) == 3
+    node = next(i for i in instances if i.name != ARBITER_INSTANCE)
+    a = arbiter_instance(arbitered)
+    assert a.inputs["privateIp"] == ARBITER_IP and a.inputs["subnetId"] == SUBNET["id"]
+    assert a.inputs["instanceType"] == "t3.micro"
+    assert a.inputs["metadataOptions"] == {"httpTokens": "required", "httpEndpoint": "enabled", "httpPutResponseHopLimit": 1}
+    assert a.inputs["rootBlockDevice"] == {"encrypted": True, "volumeType": "gp3"}
+    assert (a.inputs["ami"], a.inputs.get("keyName")) == (node.inputs["ami"], node.inputs.get("keyName"))
+    # it calls no AWS API; fence_aws may stop only the instances with the cluster tag
+    assert "iamInstanceProfile" not in a.inputs and "gir-lb:cluster" not in a.inputs["tags"]
+    assert "sourceDestCheck" not in a.inputs  # it holds no VIP
+    assert a.inputs["tags"] == {"Name": "gir-lb-dev-arbiter", "environment": "dev", "stack": "dev"}
+    assert a.ignore_changes == ["ami"] and a.delete_before_replace
+    assert a.parent == by_name(arbitered)[ARBITER].urn and by_name(arbitered)[ARBITER].type == "gir-lb:arbiter:Arbiter"
+
+
+def test_the_arbiter_user_data_is_secret_and_installs_qnetd_pcs_and_its_own_host_key(arbitered):
+    a = arbiter_instance(arbitered)
+    assert rpc.is_rpc_secret(a.inputs["userData"])
+    user_data = plain(a.inputs["userData"])
+    assert user_data.startswith("#cloud-config\n")
+    assert "packages:\n- pcs\n- corosync-qnetd\n" in user_data and "- pcsd\n" in user_data
+    assert "fence-agents-aws" not in user_data and "httpd" not in user_data  # nothing of a node's
+    assert by_name(arbitered)[f"{ARBITER}-host-key"].inputs["algorithm"] == "ED25519"
+    assert pulumi_harness.host_private_key(f"{ARBITER}-host-key").splitlines()[1] in user_data
+    assert "ssh_genkeytypes: []" in user_data
+
+
+def test_the_arbiter_group_admits_qnetd_and_pcsd_from_the_nodes_group_and_ssh_from_admin_cidrs_only(arbitered, dev):
+    groups = by_name(of_type(arbitered, "aws:ec2/securityGroup:SecurityGroup"))
+    assert sorted(groups) == ["gir-lb-arbiter-sg", "gir-lb-net-sg"]
+    arbiter_group, nodes_group = "gir-lb-arbiter-sg-id", "gir-lb-net-sg-id"
+    assert groups["gir-lb-arbiter-sg"].inputs["vpcId"] == SUBNET["vpcId"]
+    rules = [r for r in of_type(arbitered, INGRESS) if r.inputs["securityGroupId"] == arbiter_group]
+    source = lambda r: r.inputs.get("cidrIpv4") or r.inputs["referencedSecurityGroupId"]  # noqa: E731
+    seen = sorted((r.inputs["ipProtocol"], r.inputs["fromPort"], r.inputs["toPort"], source(r)) for r in rules)
+    assert seen == [("tcp", 22, 22, "10.20.250.0/24"), ("tcp", 2224, 2224, nodes_group), ("tcp", 5403, 5403, nodes_group)]
+    egress = of_type(arbitered, "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule")
+    egress = [r for r in egress if r.inputs["securityGroupId"] == arbiter_group]
+    assert [(r.inputs["ipProtocol"], r.inputs["cidrIpv4"]) for r in egress] == [("-1", "0.0.0.0/0")]  # package repositories
+    assert arbiter_instance(arbitered).inputs["vpcSecurityGroupIds"] == [arbiter_group]
+    # the nodes' group is as without an arbiter: qdevice connects out
+    nodes_rules = lambda rs: sorted(r.name for r in of_type(rs, INGRESS) if r.inputs["securityGroupId"] == nodes_group)  # noqa: E731
+    assert nodes_rules(arbitered) == nodes_rules(dev)
+
+
+def test_the_arbiter_steps_connect_to_the_arbiter_with_its_pinned_host_key_and_rerun_when_it_is_replaced(arbitered):
+    cmds = commands(arbitered)
+    a = arbiter_instance(arbitered)
+    prepare = cmds["arbiter-prepare"]
+    connection = plain(prepare.inputs["connection"])
+    assert connection["host"] == ARBITER_IP and connection["hostKey"] == pulumi_harness.host_public_key(f"{ARBITER}-host-key")
+    assert a.urn in prepare.dependencies and cmds["cluster-check"].urn in prepare.dependencies
+    assert rpc.is_rpc_secret(prepare.inputs["stdin"]) and plain(prepare.inputs["stdin"]) == GENERATED_PASSWORD + "\n"
+    assert prepare.inputs["logging"] == "stderr" and "stdout" in prepare.secret_outputs
+    assert plain(prepare.inputs["create"]).startswith("sudo cloud-init status --wait")
+    # a new arbiter instance (another CA) re-runs its preparation and the nodes' enrolment
+    arbiter_id = pulumi_harness.instance_id(ARBITER_INSTANCE)
+    assert [name for name, r in cmds.items() if arbiter_id in r.inputs["triggers"]] == ["arbiter-prepare", "quorum-device"]
+    device = cmds["quorum-device"]
+    assert plain(device.inputs["connection"])["host"] == "10.20.1.11"  # on node a
+    assert {prepare.urn, cmds["cluster-start"].urn} <= set(device.dependencies)
+    assert device.urn in cmds["cluster-resources"].dependencies  # priority-fencing-delay 0 only with the device
+    assert f"host={ARBITER_IP}" in plain(device.inputs["create"])
+
+
+def test_only_the_arbiter_steps_wait_for_the_arbiter(arbitered):
+    """The nodes' other steps neither wait for the arbiter instance nor depend on it (its id fills no
+    argument): only its own step, and the nodes' enrolment, whose trigger holds its instance id."""
+    urn = arbiter_instance(arbitered).urn
+    waiting = sorted(name for name, r in commands(arbitered).items() if urn in r.dependencies)
+    assert waiting == ["arbiter-prepare", "quorum-device"]
+
+
+def test_a_replaced_arbiter_reruns_exactly_the_arbiter_steps(arbitered, monkeypatch):
+    original = pulumi_harness.RecordingMocks.new_resource
+
+    def new_arbiter(self, args):
+        resource_id, outputs = original(self, args)
+        if args.typ == "aws:ec2/instance:Instance" and args.name == ARBITER_INSTANCE:
+            resource_id = "i-0eeeeeeeeeeeeeee0"
+        return [resource_id, outputs]
+
+    monkeypatch.setattr(pulumi_harness.RecordingMocks, "new_resource", new_arbiter)
+    replaced, _ = deploy(with_device())
+    before, after = triggers(arbitered), triggers(replaced)
+    differ = sorted(name.removeprefix("gir-lb-boot-") for name in before if before[name] != after[name])
+    assert differ == ["arbiter-prepare", "quorum-device"]  # the fence map names the nodes only
+
+
+def test_the_arbiter_in_its_own_subnet():
+    cfg = with_device(subnet_id=OWN_SUBNET["id"], subnet_cidr=OWN_SUBNET["cidrBlock"])
+    cfg["cluster"]["quorum_device"]["address"] = "10.20.2.13"
+    resources, mocks = deploy(cfg, subnets=[OWN_SUBNET])
+    a = arbiter_instance(resources)
+    assert (a.inputs["subnetId"], a.inputs["privateIp"]) == (OWN_SUBNET["id"], "10.20.2.13")
+    nodes = [i for i in of_type(resources, "aws:ec2/instance:Instance") if i.name != ARBITER_INSTANCE]
+    assert {i.inputs["subnetId"] for i in nodes} == {SUBNET["id"]}
+
+
+def test_an_arbiter_subnet_that_differs_in_aws_is_refused_before_any_resource(monkeypatch):
+    seen = []
+    original = pulumi_harness.RecordingMonitor.RegisterResource
+    monkeypatch.setattr(
+        pulumi_harness.RecordingMonitor, "RegisterResource", lambda self, req: seen.append(req.type) or original(self, req)
+    )
+    cfg = with_device(subnet_id=OWN_SUBNET["id"], subnet_cidr=OWN_SUBNET["cidrBlock"])
+    cfg["cluster"]["quorum_device"]["address"] = "10.20.2.13"
+    elsewhere = {**OWN_SUBNET, "cidrBlock": "10.20.3.0/24", "vpcId": "vpc-0other"}
+    with pytest.raises(SettingsError) as info:
+        deploy(cfg, subnets=[elsewhere])
+    assert info.value.problems == [
+        f"gir-lb:cluster.quorum_device.subnet_cidr: {OWN_SUBNET['id']} is 10.20.3.0/24 in AWS, not 10.20.2.0/24",
+        f"gir-lb:cluster.quorum_device.subnet_id: {OWN_SUBNET['id']} is in vpc-0other, not in the nodes' VPC vpc-0abc"
+        f" (network.subnet_id {SUBNET['id']})",
+        "gir-lb:cluster.quorum_device.address: 10.20.2.13 is outside subnet_cidr 10.20.3.0/24 (the subnet as AWS reports it)",
+    ]
+    assert [t for t in seen if t != "pulumi:pulumi:Stack"] == []
+    # the same subnet as the stack says: accepted
+    deploy(cfg, subnets=[OWN_SUBNET])
+
+
+def test_the_arbiter_gets_the_same_status_check_alarm_as_the_nodes():
+    resources = deploy(with_device(monitoring={"alarm_topic_arn": TOPIC}))[0]
+    alarms = by_name(of_type(resources, "aws:cloudwatch/metricAlarm:MetricAlarm"))
+    nodes = [f"gir-lb-hosts-{node}-status-check" for node in ("lb-dev-a", "lb-dev-b")]
+    assert sorted(alarms) == [f"{ARBITER}-status-check", *nodes]
+    arbiter_alarm, node_alarm = alarms[f"{ARBITER}-status-check"], alarms[nodes[0]]
+    assert arbiter_alarm.inputs["dimensions"] == {"InstanceId": pulumi_harness.instance_id(ARBITER_INSTANCE)}
+    assert arbiter_alarm.inputs["alarmDescription"] == "gir-lb dev arbiter: EC2 instance or system status check failed"
+    same = lambda a: {k: v for k, v in a.inputs.items() if k not in ("dimensions", "alarmDescription")}  # noqa: E731
+    assert same(arbiter_alarm) == same(node_alarm)
+    assert arbiter_instance(resources).urn in arbiter_alarm.dependencies
+
+
+def test_without_a_device_nothing_of_an_arbiter_exists(dev):
+    assert not [r.name for r in dev if "arbiter" in r.name]
+    assert len(of_type(dev, "aws:ec2/instance:Instance")) == 2
+    device = commands(dev)["quorum-device"]  # removes a device left out of the stack
+    assert len(device.inputs["triggers"]) == 1 and "pcs quorum device remove" in plain(device.inputs["create"])
+
+
+def test_an_existing_arbiter_makes_no_resource_and_the_nodes_enrol_with_the_given_password():
+    cfg = with_device(create=False)
+    cfg["cluster"]["quorum_device"]["address"] = "10.20.9.9"  # anywhere the nodes reach
+    cfg["hacluster_password"] = PASSWORD
+    resources, _ = deploy(cfg, secrets={"hacluster_password": pulumi.Output.secret(PASSWORD)})
+    assert not [r.name for r in resources if "arbiter" in r.name]
+    assert len(of_type(resources, "aws:ec2/instance:Instance")) == 2
+    assert len(of_type(resources, "aws:ec2/securityGroup:SecurityGroup")) == 1
+    cmds = commands(resources)
+    assert "arbiter-prepare" not in cmds
+    device = cmds["quorum-device"]
+    assert plain(device.inputs["stdin"]) == PASSWORD + "\n" and rpc.is_rpc_secret(device.inputs["stdin"])
+    assert "host=10.20.9.9" in plain(device.inputs["create"]) and len(device.inputs["triggers"]) == 1
+
+
+def test_with_an_arbiter_secrets_stay_secret():
+    resources, _ = deploy(with_device(), secrets={"hacluster_password": pulumi.Output.secret(PASSWORD)})
+    for r in resources:
+        text = json.dumps({k: v for k, v in r.inputs.items() if not rpc.is_rpc_secret(v)}, default=str)
+        for secret in (PASSWORD, "SSH-KEY-MATERIAL", "GENERATED-KEY-MATERIAL", f"HOST-KEY-MATERIAL-{ARBITER}"):
+            assert secret not in text, f"{secret} in plain inputs of {r.name}"
+    for name in ("arbiter-prepare", "quorum-device"):
+        assert plain(commands(resources)[name].inputs["stdin"]) == PASSWORD + "\n"
+        assert PASSWORD not in json.dumps(plain(commands(resources)[name].inputs["create"]))

@@ -7,16 +7,18 @@ import hashlib
 import json
 import os
 import re
+import shlex
 import subprocess
 import sys
 
 import pytest
+import yaml
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
 from blueprint.plan import comment_out_listen, push_script
-from blueprint.render import mpm_sizing, render_bundle
+from blueprint.render import holds_vip_command, mpm_sizing, render_bundle
 from blueprint.stack_config import parse_settings
 from tests import real_programs
 from tests.conftest import REPO, STACK_NAMES, base_config, stack_config, tenant
@@ -322,6 +324,118 @@ def test_vip_resources_per_mode():
         assert "statusurl=http://127.0.0.1:80/server-status" in text
         assert "constraint colocation add webserver with virtual_ip INFINITY" in text
         assert "constraint order virtual_ip 'then' webserver" in text
+
+
+def with_device(os_profile: str = "rhel9", **device) -> dict:
+    cfg = base_config(os_profile, hacluster_password=SECRET)
+    cfg["cluster"]["quorum_device"] = {"address": "10.0.1.20", "create": True, **device}
+    return cfg
+
+
+def test_a_quorum_device_drops_the_fencing_delay_and_the_webserver_priority():
+    """The arbiter settles a split: no race between the nodes, so no priority-fencing-delay and no
+    priority for the node running httpd. Without a device, resources.sh is as it was."""
+    without = bundle_of(base_config("rhel9")).scripts["resources.sh"]
+    assert "pcs_f property set priority-fencing-delay=15s\n" in without
+    assert "pcs_f resource meta webserver migration-threshold=10 priority=1\n" in without
+    device = bundle_of(with_device()).scripts["resources.sh"]
+    assert "pcs_f property set priority-fencing-delay=0s\n" in device and "priority-fencing-delay=15s" not in device
+    assert "pcs_f resource meta webserver migration-threshold=10\n" in device and "priority=1" not in device
+    changed = lambda a, b: [line for line in a.splitlines() if line not in b.splitlines()]  # noqa: E731
+    assert changed(without, device) == [
+        "# In a split both nodes want to fence: the one running webserver (priority 1) waits this long, so",
+        "# the other is fenced first and the VIP stays where it was. Fencing a node lost for real is delayed",
+        "# as much when it ran webserver.",
+        "pcs_f property set priority-fencing-delay=15s",
+        "pcs_f resource meta webserver migration-threshold=10 priority=1",
+    ]
+    assert changed(device, without) == [
+        "# The quorum device settles a split: the partition the arbiter votes for keeps quorum and fences,",
+        "# the other loses it, stops its resources and cannot fence. No race, so no delay.",
+        "pcs_f property set priority-fencing-delay=0s",
+        "pcs_f resource meta webserver migration-threshold=10",
+    ]
+    # fencing off: neither the delay nor the priority, with or without a device
+    for cfg in (base_config("debian12"), with_device("debian12")):
+        text = bundle_of(cfg).scripts["resources.sh"]
+        assert "priority-fencing-delay" not in text and "priority=1" not in text
+
+
+def test_the_quorum_device_script_names_the_address_algorithm_tie_breaker_and_the_vip_heuristic():
+    s = parse_settings(with_device(algorithm="lms", tie_breaker="highest"))
+    script = render_bundle(s).scripts["quorum-device.sh"]
+    holds_vip = holds_vip_command(s)
+    assert holds_vip == '/bin/sh -c "/usr/sbin/ip -o -4 addr show to 10.0.1.50/32 | /usr/bin/grep -q ."'
+    (add,) = [line for line in script.splitlines() if line.startswith("pcs quorum device add ")]
+    assert add.endswith(" model net host=10.0.1.20 algorithm=lms tie_breaker=highest \\")
+    assert f"  heuristics mode=sync exec_holds_vip={shlex.quote(holds_vip)}\n" in script
+    (wanted,) = [line for line in script.splitlines() if line.startswith("wanted=")]
+    assert wanted.endswith(shlex.quote(holds_vip).removeprefix("'")) and "net 10.0.1.20 lms highest sync " in wanted
+    assert "pcs host auth 10.0.1.20 -u hacluster" in script and "read -r password" in script
+    default = bundle_of(with_device()).scripts["quorum-device.sh"]
+    assert "host=10.0.1.20 algorithm=ffsplit tie_breaker=lowest" in default
+    # without a device the step only removes one left out of the stack, and reads no password
+    none = bundle_of(base_config("rhel9")).scripts["quorum-device.sh"]
+    assert "pcs quorum device remove" in none and "pcs quorum device add" not in none and "read -r password" not in none
+
+
+@pytest.mark.parametrize(
+    "os_profile, device, scripts",
+    [
+        ("rhel9", None, {"quorum-device.sh"}),
+        ("rhel9", {"create": True}, {"quorum-device.sh", "arbiter-prepare.sh"}),
+        ("rhel9", {"create": False}, {"quorum-device.sh"}),
+        ("rhel8", {"create": True}, {"quorum-device.sh", "arbiter-prepare.sh"}),
+        ("debian12", {"create": True}, {"quorum-device.sh", "arbiter-prepare.sh"}),
+        ("rhel6", None, set()),
+    ],
+)
+def test_the_quorum_device_scripts_and_the_arbiter_user_data_per_stack(os_profile, device, scripts):
+    cfg = base_config(os_profile, hacluster_password=SECRET)
+    if device is not None:
+        cfg["cluster"]["quorum_device"] = {"address": "10.0.1.20", **device}
+    b = bundle_of(cfg)
+    assert {"quorum-device.sh", "arbiter-prepare.sh"} & set(b.scripts) == scripts
+    made = "arbiter-prepare.sh" in scripts
+    assert (b.arbiter_user_data is not None) == made
+    assert ("cloud-init/arbiter-user-data.yaml" in b.tree()) == made
+    # node-prepare installs the client on a running stack that gains a device (no user-data change)
+    install = {"rhel8": "dnf -y install corosync-qdevice", "rhel9": "dnf -y install corosync-qdevice",
+               "debian12": "apt-get install -y corosync-qdevice"}.get(os_profile)  # fmt: skip
+    prepare = b.scripts["node-prepare.sh"]
+    assert (install is not None and install in prepare) == (device is not None)
+    assert "corosync-qdevice" not in b.user_data
+
+
+@pytest.mark.parametrize("os_profile", ["rhel9", "debian12"])
+def test_the_arbiter_user_data_installs_qnetd_and_pcs_and_starts_pcsd(os_profile):
+    b = bundle_of(with_device(os_profile))
+    assert b.arbiter_user_data is not None and b.arbiter_user_data.startswith("#cloud-config\n# Managed by gir-lb")
+    doc = yaml.safe_load(b.arbiter_user_data)
+    assert doc == {"packages": ["pcs", "corosync-qnetd"], "runcmd": [["systemctl", "enable", "--now", "pcsd"]]}
+    assert b.tree()["cloud-init/arbiter-user-data.yaml"] == b.arbiter_user_data
+    assert b.user_data == bundle_of(base_config(os_profile, hacluster_password=SECRET)).user_data  # the nodes' is unchanged
+
+
+def test_no_secret_in_any_script_or_user_data_with_a_quorum_device():
+    for cfg in (with_device(), with_device(create=False), with_device("debian12")):
+        b = bundle_of(cfg)
+        assert SECRET not in "".join(b.tree().values()) + b.user_data + (b.arbiter_user_data or "")
+        for name in ("quorum-device.sh", "arbiter-prepare.sh"):
+            if name in b.scripts:
+                assert " -p " not in b.scripts[name] and "--password" not in b.scripts[name]
+
+
+def test_cli_writes_the_arbiter_user_data(tmp_path):
+    text = (REPO / "stacks/Pulumi.dev.yaml").read_text()
+    device = "    quorum_device: {address: 10.20.1.13, create: true}\n"
+    text = text.replace("    name: gir-lb-dev\n", "    name: gir-lb-dev\n" + device, 1)
+    run = render_cli(tmp_path, text)
+    assert run.returncode == 0, run.stderr
+    out = tmp_path / "out"
+    assert "corosync-qnetd" in (out / "cloud-init/arbiter-user-data.yaml").read_text()
+    assert (out / "cluster/arbiter-prepare.sh").stat().st_mode & 0o111
+    assert "host=10.20.1.13" in (out / "cluster/quorum-device.sh").read_text()
 
 
 def test_cli_writes_the_folder_and_rejects_a_bad_stack(tmp_path):

@@ -185,6 +185,18 @@ edit("knet-interval-not-below-timeout", "name: gir-lb-dev", "name: gir-lb-dev\n 
      "gir-lb:cluster.knet_ping_interval_ms")
 edit("fencing-mode-unknown", "name: gir-lb-dev", "name: gir-lb-dev\n    fencing: {mode: stonith}", "gir-lb:cluster.fencing.mode")
 edit("fencing-delay-too-long", "name: gir-lb-dev", "name: gir-lb-dev\n    fencing: {delay_s: 1000}", "gir-lb:cluster.fencing.delay_s")
+QD = "name: gir-lb-dev\n    quorum_device: "
+QD_KEY = "gir-lb:cluster.quorum_device"
+edit("quorum-device-is-a-node", "name: gir-lb-dev", QD + "{address: 10.20.1.11, create: true}", f"{QD_KEY}.address")
+edit("quorum-device-is-the-vip", "name: gir-lb-dev", QD + "{address: 10.20.1.50, create: true}", f"{QD_KEY}.address")
+edit("quorum-device-outside-subnet", "name: gir-lb-dev", QD + "{address: 10.20.9.13, create: true}", f"{QD_KEY}.address")
+edit("quorum-device-aws-reserved", "name: gir-lb-dev", QD + "{address: 10.20.1.2, create: true}", f"{QD_KEY}.address")
+edit("quorum-device-subnet-without-cidr", "name: gir-lb-dev", QD + "{address: 10.20.2.13, create: true, subnet_id: subnet-0a1b2c3d4e5f60719}",
+     f"{QD_KEY}.subnet_cidr")
+edit("quorum-device-existing-without-password", "name: gir-lb-dev", QD + "{address: 10.20.9.13, create: false}", "gir-lb:hacluster_password")
+edit("quorum-device-with-fencing-delay", "name: gir-lb-dev", QD + "{address: 10.20.1.13, create: true}\n    fencing: {delay_s: 5}",
+     "gir-lb:cluster.fencing.delay_s")
+edit("quorum-device-algorithm-unknown", "name: gir-lb-dev", QD + "{address: 10.20.1.13, create: true, algorithm: 2nodelms}", f"{QD_KEY}.algorithm")
 edit("httpd-port-ssh", "max_agents: 200", "max_agents: 200\n    port: 22", "gir-lb:httpd.port")
 edit("httpd-port-zero", "max_agents: 200", "max_agents: 200\n    port: 0", "gir-lb:httpd.port")
 edit("httpd-port-too-big", "max_agents: 200", "max_agents: 200\n    port: 70000", "gir-lb:httpd.port")
