@@ -209,6 +209,9 @@ def check_pool_is_free(s: Settings) -> None:
     if s.network.address_pool is None:
         return
     ours = [str(n.ip) for n in s.cluster.nodes] + [str(s.network.vip)]
+    qd = s.cluster.quorum_device
+    if qd is not None and qd.create and qd.subnet_id is None:  # a fixed address in the same subnet
+        ours.append(str(qd.address))
     found = aws.ec2.get_instances(
         filters=[
             aws.ec2.GetInstancesFilterArgs(name="network-interface.addresses.private-ip-address", values=ours),
@@ -226,11 +229,14 @@ def check_pool_is_free(s: Settings) -> None:
         # An address on a second ENI is in neither list: then the filter is all we know.
         held = [a for a in ours if a in on_it] or [" or ".join(ours)]
         owner = f"stack {stack}" if stack else f"no {STACK_TAG} tag"
-        problems += [
-            f"gir-lb:network.address_pool: {a} is held by instance {instance_id} ({owner}): rename the stack"
-            " (its environment) or give it another pool"
-            for a in held
-        ]
+        for a in held:
+            if qd is not None and a == str(qd.address):  # fixed in the stack, not from the pool
+                problems.append(f"gir-lb:cluster.quorum_device.address: {a} is held by instance {instance_id} ({owner})")
+            else:
+                problems.append(
+                    f"gir-lb:network.address_pool: {a} is held by instance {instance_id} ({owner}): rename the stack"
+                    " (its environment) or give it another pool"
+                )
     if problems:
         raise SettingsError(problems, source=f"stack {pulumi.get_stack()}")
 

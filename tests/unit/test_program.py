@@ -266,3 +266,17 @@ def test_a_re_preview_of_a_deployed_pool_stack_finds_its_own_instances_and_goes_
     ]
     exports = run_pr_stack(monkeypatch, ours)
     assert registered.count("aws:ec2/instance:Instance") == 2 and exports["vip"] == str(PR_ADDRESSES.vip)
+
+
+def test_another_stacks_instance_on_the_arbiter_address_stops_the_preview_before_any_resource(monkeypatch):
+    registered = recorded_registrations(monkeypatch)
+    cluster = yaml.safe_load((REPO / "stacks" / "Pulumi.test-example.yaml").read_text())["config"]["gir-lb:cluster"]
+    cluster["quorum_device"] = {"address": "10.20.1.20", "create": True}
+    config = engine_config("test-example", environment=PR, ssh_private_key=SSH_KEY, cluster=cluster)
+    other = Ec2Instance("i-0feed00000000000a", "10.20.1.20", tags={"stack": "test-pr-9"})
+    with pytest.raises(SettingsRefused) as info:
+        run_program(config, ["gir-lb:ssh_private_key"], monkeypatch, instances=[other])
+    assert str(info.value).splitlines()[1:] == [
+        "  - gir-lb:cluster.quorum_device.address: 10.20.1.20 is held by instance i-0feed00000000000a (stack test-pr-9)"
+    ]
+    assert registered == []
