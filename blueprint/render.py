@@ -149,6 +149,7 @@ def exporter_args(s: Settings, tls_cert_path: str) -> list[str]:
         "--balancers", ",".join(f"{svc.balancer}={svc.key}" for svc in SERVICES),
         "--vip-resource", "virtual_ip",
         *(["--tls-cert", tls_cert_path] if s.httpd.tls.enabled else []),
+        *(["--quorum-device"] if s.cluster.quorum_device is not None else []),
     ]  # fmt: skip
 
 

@@ -33,6 +33,7 @@ SEVERITY = {
     "GirLbFencingFailed": "critical",
     "GirLbFencingPending": "critical",
     "GirLbClusterWithoutQuorum": "critical",
+    "GirLbArbiterUnreachable": "critical",
     "GirLbHttpdRestartedByCluster": "warning",
     "GirLbResourceBanned": "critical",
     "GirLbTlsCertificateExpiring": "warning",
@@ -40,10 +41,17 @@ SEVERITY = {
 }
 SUBJECTS = ("tenant", "service", "member", "node", "resource", "source")  # what a summary must name
 DAY = 86400
+ARBITER = "10.0.1.20"  # the quorum device's address in with_device
 
 
 def tls_config(**overrides) -> dict:
     return base_config("rhel9", httpd={"tls": {"enabled": True}}, **overrides)
+
+
+def with_device(cfg: dict) -> dict:
+    """cfg with an arbiter (cluster.quorum_device), which adds GirLbArbiterUnreachable."""
+    cfg["cluster"]["quorum_device"] = {"address": ARBITER, "create": True}
+    return cfg
 
 
 def promtool(cwd: Path, *args: str):
@@ -75,7 +83,8 @@ def series(metric: str, on: str = "a", job: str = "gir-lb", **labels: str) -> st
 
 def healthy_pair(s: Settings, seconds: int = SPAN) -> dict[str, str]:
     """Series -> values of a healthy pair: lb-a runs the VIP and httpd (so it alone reports the
-    members), lb-b stands by; both see both nodes online, quorum, no failure; TLS good for 90 days."""
+    members), lb-b stands by; both see both nodes online, quorum, no failure; TLS good for 90 days;
+    with a quorum device both are connected to the arbiter."""
     up = values((1, seconds))
     down = values((0, seconds))
     pair = {}
@@ -91,8 +100,10 @@ def healthy_pair(s: Settings, seconds: int = SPAN) -> dict[str, str]:
             series("gir_lb_cluster_fencing_pending", on): down,
             series("gir_lb_tls_cert_expiry_timestamp_seconds", on): values((90 * DAY, seconds)),
         }
-        for source in ("crm_mon", "tls"):
+        for source in ("crm_mon", "tls", *(("qdevice",) if s.cluster.quorum_device else ())):
             pair[series("gir_lb_collect_error", on, source=source)] = down
+        if s.cluster.quorum_device:
+            pair[series("gir_lb_quorum_device_connected", on)] = up
         for node, _ in NODES.values():
             pair[series("gir_lb_cluster_node_online", on, node=node)] = up
             pair[series("gir_lb_cluster_vip_on", on, node=node)] = up if node == "lb-a" else down
@@ -161,7 +172,8 @@ class Rules:
 
 @pytest.fixture(scope="module")
 def rules() -> Rules:
-    return Rules(parse_settings(tls_config()))
+    """A stack with every rule: TLS on, a quorum device."""
+    return Rules(parse_settings(with_device(tls_config())))
 
 
 def rules_with(**monitoring) -> Rules:
@@ -184,7 +196,7 @@ def check_rules(tmp_path: Path, text: str):
 def test_promtool_accepts_the_rules_of_every_stack(tmp_path, name):
     s = parse_settings(stack_config(name))
     done = check_rules(tmp_path, render_monitoring(s)["gir-lb-alerts.yml"])
-    n = len(SEVERITY) - (0 if s.httpd.tls.enabled else 1)
+    n = len(SEVERITY) - (0 if s.httpd.tls.enabled else 1) - (0 if s.cluster.quorum_device else 1)
     assert done.returncode == 0 and f"SUCCESS: {n} rules found" in done.stdout, done.stdout + done.stderr
 
 
@@ -196,12 +208,16 @@ def test_promtool_accepts_the_rules_of_every_stack(tmp_path, name):
         tls_config(monitoring={"no_member_for_s": 0, "member_down_minutes": 1440, "cert_expiry_days": 365}),
         tls_config(monitoring={"no_member_for_s": 3600, "member_down_minutes": 1, "cert_expiry_days": 1}),
         base_config("rhel8", tenants=base_config()["tenants"][:1]),
+        with_device(base_config("debian12")),  # TLS off, a quorum device
+        with_device(tls_config(monitoring={"no_member_for_s": 0})),
     ],
-    ids=["tls-off", "debian12", "high-thresholds", "low-thresholds", "one-tenant"],
+    ids=["tls-off", "debian12", "high-thresholds", "low-thresholds", "one-tenant", "device", "device-tls"],
 )
 def test_promtool_accepts_the_rules_of_setting_variants(tmp_path, cfg):
-    done = check_rules(tmp_path, render_monitoring(parse_settings(cfg))["gir-lb-alerts.yml"])
-    assert done.returncode == 0 and "SUCCESS" in done.stdout, done.stdout + done.stderr
+    s = parse_settings(cfg)
+    done = check_rules(tmp_path, render_monitoring(s)["gir-lb-alerts.yml"])
+    n = len(SEVERITY) - (0 if s.httpd.tls.enabled else 1) - (0 if s.cluster.quorum_device else 1)
+    assert done.returncode == 0 and f"SUCCESS: {n} rules found" in done.stdout, done.stdout + done.stderr
 
 
 def test_promtool_check_rules_can_fail(tmp_path, rules):
@@ -248,7 +264,14 @@ def test_a_healthy_pair_raises_no_alert(tmp_path, rules):
 def failing_pair(s: Settings, env: str) -> dict[str, str]:
     """A pair in environment `env` failing in every way the rules watch, for all of SPAN."""
     pair = {k.replace(f'environment="{ENV}"', f'environment="{env}"'): v for k, v in healthy_pair(s).items()}
-    zero = ("up", "gir_lb_cluster_quorate", "gir_lb_cluster_node_online", "gir_lb_service_usable_members", "gir_lb_member_usable")
+    zero = (
+        "up",
+        "gir_lb_cluster_quorate",
+        "gir_lb_cluster_node_online",
+        "gir_lb_service_usable_members",
+        "gir_lb_member_usable",
+        "gir_lb_quorum_device_connected",
+    )
     one = ("gir_lb_cluster_fencing_failed", "gir_lb_cluster_fencing_pending", "gir_lb_cluster_resource_banned")
     for key in pair:
         metric = key.split("{")[0]
@@ -272,7 +295,7 @@ def test_another_environments_series_never_alert(tmp_path, rules):
 
 def test_the_failing_pair_fires_every_alert_in_its_own_environment(tmp_path, rules):
     """So the silence above is the environment's doing: the same pair in this stack's environment
-    fires all 13 alerts (promtool reports each where none was expected)."""
+    fires all 14 alerts (promtool reports each where none was expected)."""
     done = rules.promtool_test(tmp_path, failing_pair(rules.settings, ENV), [("10m", name, []) for name in SEVERITY])
     report = done.stdout + done.stderr
     assert done.returncode != 0 and set(re.findall(r"alertname: (\w+), time: 10m", report)) == set(SEVERITY), report
@@ -430,6 +453,35 @@ def test_cluster_without_quorum_after_30_s_on_a_node_whose_pacemaker_answers(tmp
     name, ip = NODES["a"]
     alert = rules.alert("GirLbClusterWithoutQuorum", job="gir-lb", instance=f"{ip}:{EXPORTER_PORT}", node=name)
     rules.check(tmp_path, pair, [("1m15s", "GirLbClusterWithoutQuorum", []), ("1m30s", "GirLbClusterWithoutQuorum", [alert])])
+
+
+def test_arbiter_unreachable_after_30_s_for_that_node_only(tmp_path, rules):
+    """lb-b's corosync-qdevice loses the arbiter at 1 min; lb-a stays connected (no alert for it)."""
+    pair = healthy_pair(rules.settings)
+    pair[series("gir_lb_quorum_device_connected", "b")] = values((1, 60), (0, SPAN))
+    name, ip = NODES["b"]
+    alert = rules.alert("GirLbArbiterUnreachable", job="gir-lb", instance=f"{ip}:{EXPORTER_PORT}", node=name)
+    assert ARBITER in alert["exp_annotations"]["summary"]
+    expected = [("1m15s", []), ("1m30s", [alert]), ("20m", [alert])]
+    rules.check(tmp_path, pair, [(at, "GirLbArbiterUnreachable", a) for at, a in expected])
+
+
+def test_arbiter_unreachable_rides_out_a_reconnect(tmp_path, rules):
+    """One scrape of lb-a not connected (qdevice reconnecting), then connected again: no alert."""
+    pair = healthy_pair(rules.settings)
+    pair[series("gir_lb_quorum_device_connected", "a")] = values((1, 60), (0, STEP), (1, SPAN))
+    rules.check(tmp_path, pair, [(at, "GirLbArbiterUnreachable", []) for at in ("1m15s", "1m30s", "2m", "5m")])
+
+
+def test_no_arbiter_rule_without_a_quorum_device(tmp_path):
+    """Without cluster.quorum_device the exporter reports no link (no --quorum-device) and the rule
+    is not there: even a stray series at 0 fires nothing."""
+    rules = Rules(parse_settings(tls_config()))
+    assert "GirLbArbiterUnreachable" not in rules.rules and "quorum_device" not in rules.text
+    pair = healthy_pair(rules.settings)
+    assert not any(k.startswith("gir_lb_quorum_device_connected") for k in pair)
+    pair[series("gir_lb_quorum_device_connected", "a")] = values((0, SPAN))
+    rules.check(tmp_path, pair, [("5m", "GirLbArbiterUnreachable", [])])
 
 
 def test_httpd_restarted_by_the_cluster_names_the_node_once(tmp_path, rules):

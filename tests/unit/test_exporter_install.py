@@ -9,7 +9,7 @@ from pathlib import Path
 
 from blueprint import exporter
 from blueprint.plan import build_plan
-from blueprint.render import EXPORTER_PATH, EXPORTER_UNIT, render_bundle
+from blueprint.render import EXPORTER_PATH, EXPORTER_UNIT, exporter_args, render_bundle
 from blueprint.stack_config import parse_settings
 from tests.conftest import base_config
 
@@ -60,6 +60,16 @@ def test_the_unit_runs_the_exporter_as_hacluster_with_the_stacks_values():
     assert '"http://127.0.0.1:80/server-status?auto"' in exec_start  # quoted: `?` is a shell glob in the lab
     assert "--tls-cert /etc/httpd/conf.d/gir-lb/tls/server.crt" in exec_start
     assert "User=hacluster" in unit and "Group=haclient" in unit
+
+
+def test_the_exporter_reads_the_quorum_device_only_with_one():
+    """`--quorum-device` (corosync-qdevice-tool each scrape) where the stack has an arbiter."""
+    cfg = base_config("rhel9")
+    assert "--quorum-device" not in exporter_args(parse_settings(cfg), "")
+    cfg["cluster"]["quorum_device"] = {"address": "10.0.1.20", "create": True}
+    assert exporter_args(parse_settings(cfg), "")[-1] == "--quorum-device"
+    unit = render_bundle(parse_settings(cfg)).node_files[EXPORTER_UNIT][1]
+    assert next(line for line in unit.splitlines() if line.startswith("ExecStart=")).endswith(" --quorum-device")
 
 
 def test_rhel6_nodes_get_no_exporter():

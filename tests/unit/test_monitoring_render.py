@@ -57,6 +57,19 @@ def test_the_certificate_rule_only_with_tls():
     assert "GirLbTlsCertificateExpiring" in rules_of(base_config(httpd={"tls": {"enabled": True}}))
 
 
+def test_the_arbiter_rule_only_with_a_quorum_device():
+    """Per node (no aggregation: each node's qdevice has its own link), critical after 30 s."""
+    cfg = base_config()
+    assert "GirLbArbiterUnreachable" not in rules_of(cfg)
+    cfg["cluster"]["quorum_device"] = {"address": "10.0.1.20", "create": True}
+    rule = rules_of(cfg)["GirLbArbiterUnreachable"]
+    assert rule["expr"] == 'gir_lb_quorum_device_connected{environment="test"} == 0'
+    assert (rule["for"], rule["labels"]["severity"]) == ("30s", "critical")
+    assert "10.0.1.20" in rule["annotations"]["summary"] and "TCP 5403" in rule["annotations"]["description"]
+    assert "qdevice:" in rules_of(cfg)["GirLbCollectError"]["annotations"]["description"]
+    assert "qdevice" not in rules_of(base_config())["GirLbCollectError"]["annotations"]["description"]
+
+
 @pytest.mark.parametrize("name", STACK_NAMES)
 def test_every_rule_selects_the_stack_environment_and_has_severity_and_annotations(name):
     """Several stacks' series can share one Prometheus: each selector names this stack's environment."""
