@@ -6,12 +6,11 @@ It runs on the nodes (installed by node-prepare as /usr/local/libexec/gir-lb/gir
 it keeps to the standard library and to Python 3.6 (RHEL 8's platform-python). Tests import it
 for its parsers, which read what the real programs print: `crm_mon --output-as=xml`, httpd's
 `/server-status?auto` (with `ProxyStatus On`, one `ProxyBalancer[i]Worker[j]...` line per field)
-and, with a quorum device, `corosync-qdevice-tool -s`.
+and, with a quorum device, `corosync-quorumtool -s`.
 """
 
 import argparse
 import calendar
-import os
 import re
 import subprocess
 import sys
@@ -42,7 +41,7 @@ HELP = {
     "gir_lb_cluster_fencing_failed": "failed fencing actions in the fencing history",
     "gir_lb_cluster_fencing_pending": "fencing actions under way",
     "gir_lb_tls_cert_expiry_timestamp_seconds": "when the front's TLS certificate ends",
-    "gir_lb_quorum_device_connected": "1 when this node's corosync-qdevice is connected to the arbiter (qnetd)",
+    "gir_lb_quorum_device_voting": "1 when the arbiter's vote counts on this node (corosync-quorumtool: Qdevice flag V)",
     "gir_lb_collect_error": "1 when that source could not be read this scrape",
 }
 
@@ -143,23 +142,16 @@ def cert_expiry(openssl_enddate: str) -> float:
     return float(calendar.timegm(time.strptime(text, "%b %d %H:%M:%S %Y %Z")))
 
 
-def quorum_device_connected(qdevice_status: str) -> bool:
-    """`corosync-qdevice-tool -s` output: True when its State: line (in the Qdevice-net part) says
-    Connected; Connecting, Connect failed and Disconnected are not."""
-    for line in qdevice_status.splitlines():
-        key, sep, value = line.partition(":")
-        if sep and key == "State":
-            return value.strip() == "Connected"
-    raise ValueError("no State: line in corosync-qdevice-tool's output")
-
-
-def qdevice_not_running(qdevice_tool_errors: str) -> bool:
-    """True when corosync-qdevice-tool failed because no corosync-qdevice listens (its socket is
-    missing, or left over by a dead one): then this node has no vote from the arbiter either. Any
-    other failure, such as Permission denied on the socket, says nothing about the arbiter."""
-    return "Can't connect to QDevice socket" in qdevice_tool_errors and (
-        "No such file or directory" in qdevice_tool_errors or "Connection refused" in qdevice_tool_errors
-    )
+def quorum_device_voting(quorumtool_status: str) -> bool:
+    """`corosync-quorumtool -s` output: True when this node's Qdevice flags (on its membership line,
+    marked `(local)`) hold V: its corosync-qdevice reached the arbiter and the arbiter's vote counts
+    here; NV when the arbiter cannot be reached (or voted for the other side of a split). Raises
+    when the line has no Qdevice flags (the cluster has no quorum device)."""
+    for line in quorumtool_status.splitlines():
+        words = line.split()
+        if line.rstrip().endswith("(local)") and len(words) >= 5:
+            return "V" in words[2].split(",")
+    raise ValueError("no Qdevice flags on the local node's line in corosync-quorumtool's output")
 
 
 def exposition(samples: List[Sample]) -> str:
@@ -191,21 +183,15 @@ def _run(*cmd: str) -> str:
 
 
 def _quorum_device() -> bool:
-    """Whether this node's corosync-qdevice is connected to the arbiter now; raises when that
-    cannot be told. The C locale keeps the tool's error text (strerror) the one read here."""
+    """Whether the arbiter's vote counts on this node now. corosync-quorumtool, not
+    corosync-qdevice-tool: qdevice's socket is root's alone, and this exporter runs as hacluster.
+    Its exit status 2 only says "not quorate": the output is read all the same."""
     done = subprocess.run(
-        ("corosync-qdevice-tool", "-s"),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        universal_newlines=True,
-        timeout=5,
-        env=dict(os.environ, LC_ALL="C"),
+        ("corosync-quorumtool", "-s"), stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True, timeout=5
     )
-    if done.returncode == 0:
-        return quorum_device_connected(done.stdout)
-    if qdevice_not_running(done.stderr):
-        return False
-    raise RuntimeError("corosync-qdevice-tool exited {}: {}".format(done.returncode, done.stderr.strip()[:200]))
+    if done.returncode not in (0, 2):
+        raise RuntimeError("corosync-quorumtool exited {}: {}".format(done.returncode, done.stderr.strip()[:200]))
+    return quorum_device_voting(done.stdout)
 
 
 def collect(args: argparse.Namespace) -> List[Sample]:
@@ -234,7 +220,7 @@ def collect(args: argparse.Namespace) -> List[Sample]:
             out.append(sample("gir_lb_collect_error", 1, source="tls"))
     if args.quorum_device:
         try:
-            out.append(sample("gir_lb_quorum_device_connected", _quorum_device()))
+            out.append(sample("gir_lb_quorum_device_voting", _quorum_device()))
             out.append(sample("gir_lb_collect_error", 0, source="qdevice"))
         except (OSError, RuntimeError, ValueError, subprocess.TimeoutExpired):
             out.append(sample("gir_lb_collect_error", 1, source="qdevice"))
@@ -272,7 +258,7 @@ def main(argv: List[str]) -> int:
     parser.add_argument("--balancers", required=True, help="balancer suffix=service key, comma-separated")
     parser.add_argument("--vip-resource", required=True, help="the VIP's resource or group id")
     parser.add_argument("--tls-cert", help="the front's certificate file (TLS on)")
-    parser.add_argument("--quorum-device", action="store_true", help="report corosync-qdevice's link to the arbiter")
+    parser.add_argument("--quorum-device", action="store_true", help="report whether the arbiter's vote counts here")
     parser.add_argument("--once", action="store_true", help="print one scrape and exit")
     args = parser.parse_args(argv)
     if args.once:

@@ -136,9 +136,11 @@ def test_a_split_keeps_the_serving_side_even_against_the_tie_breaker(lab):
 def test_the_arbiter_down_changes_nothing_and_status_says_so(lab):
     lab.stop_arbiter()
     try:
-        probe = lab.start_probe(max_seconds=60)
+        probe = lab.start_probe(max_seconds=120)
         wait_for("qdevice to notice", lambda: "UNREACHABLE" in (lab.quorum_device_report() or ""), 60, 1)
-        time.sleep(5)
+        # both nodes' exporters say the arbiter's vote is gone; the alert fires after its 30 s
+        fired = lambda: {a.get("node") for a in lab.watch.alerts() if a["alertname"] == "GirLbArbiterUnreachable"}  # noqa: E731
+        wait_for("GirLbArbiterUnreachable for both nodes", lambda: fired() == {n.name for n in lab.settings.cluster.nodes}, 90, 2)
         rows = probe.stop()
         assert rows and all(r.status == 200 for r in rows), [r for r in rows if r.status != 200][:3]
         for node in lab.nodes:

@@ -103,7 +103,7 @@ def healthy_pair(s: Settings, seconds: int = SPAN) -> dict[str, str]:
         for source in ("crm_mon", "tls", *(("qdevice",) if s.cluster.quorum_device else ())):
             pair[series("gir_lb_collect_error", on, source=source)] = down
         if s.cluster.quorum_device:
-            pair[series("gir_lb_quorum_device_connected", on)] = up
+            pair[series("gir_lb_quorum_device_voting", on)] = up
         for node, _ in NODES.values():
             pair[series("gir_lb_cluster_node_online", on, node=node)] = up
             pair[series("gir_lb_cluster_vip_on", on, node=node)] = up if node == "lb-a" else down
@@ -270,7 +270,7 @@ def failing_pair(s: Settings, env: str) -> dict[str, str]:
         "gir_lb_cluster_node_online",
         "gir_lb_service_usable_members",
         "gir_lb_member_usable",
-        "gir_lb_quorum_device_connected",
+        "gir_lb_quorum_device_voting",
     )
     one = ("gir_lb_cluster_fencing_failed", "gir_lb_cluster_fencing_pending", "gir_lb_cluster_resource_banned")
     for key in pair:
@@ -458,7 +458,7 @@ def test_cluster_without_quorum_after_30_s_on_a_node_whose_pacemaker_answers(tmp
 def test_arbiter_unreachable_after_30_s_for_that_node_only(tmp_path, rules):
     """lb-b's corosync-qdevice loses the arbiter at 1 min; lb-a stays connected (no alert for it)."""
     pair = healthy_pair(rules.settings)
-    pair[series("gir_lb_quorum_device_connected", "b")] = values((1, 60), (0, SPAN))
+    pair[series("gir_lb_quorum_device_voting", "b")] = values((1, 60), (0, SPAN))
     name, ip = NODES["b"]
     alert = rules.alert("GirLbArbiterUnreachable", job="gir-lb", instance=f"{ip}:{EXPORTER_PORT}", node=name)
     assert ARBITER in alert["exp_annotations"]["summary"]
@@ -469,7 +469,7 @@ def test_arbiter_unreachable_after_30_s_for_that_node_only(tmp_path, rules):
 def test_arbiter_unreachable_rides_out_a_reconnect(tmp_path, rules):
     """One scrape of lb-a not connected (qdevice reconnecting), then connected again: no alert."""
     pair = healthy_pair(rules.settings)
-    pair[series("gir_lb_quorum_device_connected", "a")] = values((1, 60), (0, STEP), (1, SPAN))
+    pair[series("gir_lb_quorum_device_voting", "a")] = values((1, 60), (0, STEP), (1, SPAN))
     rules.check(tmp_path, pair, [(at, "GirLbArbiterUnreachable", []) for at in ("1m15s", "1m30s", "2m", "5m")])
 
 
@@ -479,8 +479,8 @@ def test_no_arbiter_rule_without_a_quorum_device(tmp_path):
     rules = Rules(parse_settings(tls_config()))
     assert "GirLbArbiterUnreachable" not in rules.rules and "quorum_device" not in rules.text
     pair = healthy_pair(rules.settings)
-    assert not any(k.startswith("gir_lb_quorum_device_connected") for k in pair)
-    pair[series("gir_lb_quorum_device_connected", "a")] = values((0, SPAN))
+    assert not any(k.startswith("gir_lb_quorum_device_voting") for k in pair)
+    pair[series("gir_lb_quorum_device_voting", "a")] = values((0, SPAN))
     rules.check(tmp_path, pair, [("5m", "GirLbArbiterUnreachable", [])])
 
 

@@ -157,9 +157,11 @@ def test_an_arbiter_is_its_own_section_and_its_step_runs_on_it(base, tmp_path):
 
     with_arbiter = dev_changed(tmp_path, add_arbiter)
     md = compare(base, with_arbiter, stack="dev", old_label="base")
-    assert node_files(md, "lb-dev-a") == node_files(md, "lb-dev-b") == []
+    # the nodes' one changed file: the exporter's unit, which now asks for the link to the arbiter
+    exporter_unit = ["- changed: `/etc/systemd/system/gir-lb-exporter.service`"]
+    assert node_files(md, "lb-dev-a") == node_files(md, "lb-dev-b") == exporter_unit
     assert section(md, "## Arbiter (cluster.quorum_device.create)") == ["- added: `cloud-init user-data`"]
-    assert "arbiter user-data added" in md.split("\n")[2] and "file(s) on" not in md.split("\n")[2]
+    assert "1 file(s) on lb-dev-a and lb-dev-b; arbiter user-data added;" in md.split("\n")[2]
     assert ("arbiter-prepare", "arbiter") in steps_run(md) and ("quorum-device", "lb-dev-a") in steps_run(md)
     assert "<details><summary>cloud-init/arbiter-user-data.yaml</summary>" in md and "+- corosync-qnetd" in md
 

@@ -63,7 +63,7 @@ def test_the_arbiter_rule_only_with_a_quorum_device():
     assert "GirLbArbiterUnreachable" not in rules_of(cfg)
     cfg["cluster"]["quorum_device"] = {"address": "10.0.1.20", "create": True}
     rule = rules_of(cfg)["GirLbArbiterUnreachable"]
-    assert rule["expr"] == 'gir_lb_quorum_device_connected{environment="test"} == 0'
+    assert rule["expr"] == 'gir_lb_quorum_device_voting{environment="test"} == 0'
     assert (rule["for"], rule["labels"]["severity"]) == ("30s", "critical")
     assert "10.0.1.20" in rule["annotations"]["summary"] and "TCP 5403" in rule["annotations"]["description"]
     assert "qdevice:" in rules_of(cfg)["GirLbCollectError"]["annotations"]["description"]
