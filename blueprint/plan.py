@@ -175,7 +175,8 @@ def build_plan(s: Settings, bundle: Bundle) -> list[Step]:
         # (another CA) re-runs it: the nodes need certificates from it.
         made = qd is not None and qd.create
         steps.append(
-            Step("quorum-device", 0, bundle.scripts["quorum-device.sh"], "cluster", stdin="hacluster_password",
+            # the password only to authenticate to an arbiter: without a device it reads nothing
+            Step("quorum-device", 0, bundle.scripts["quorum-device.sh"], "cluster", stdin="hacluster_password" if qd else None,
                  after=(*set_up, *(("arbiter-prepare",) if made else ())), reruns_on_replace_of=(ARBITER,) if made else ())
         )
     # Rolling: the second node first, the first node only after the second one succeeded.

@@ -63,7 +63,7 @@ def test_the_unit_runs_the_exporter_as_hacluster_with_the_stacks_values():
 
 
 def test_the_exporter_reads_the_quorum_device_only_with_one():
-    """`--quorum-device` (corosync-qdevice-tool each scrape) where the stack has an arbiter."""
+    """`--quorum-device` (corosync-quorumtool each scrape) where the stack has an arbiter."""
     cfg = base_config("rhel9")
     assert "--quorum-device" not in exporter_args(parse_settings(cfg), "")
     cfg["cluster"]["quorum_device"] = {"address": "10.0.1.20", "create": True}
