@@ -114,3 +114,13 @@ def settings_of():
 # Hypothesis strategies shared by the generated-settings tests (apache2 -t, and httpd serving live).
 TENANT_IDS = st.lists(st.from_regex(r"[a-z][a-z0-9]{0,15}", fullmatch=True), min_size=1, max_size=5, unique=True)
 WEBDAV_EXTRA_PATHS = st.lists(st.from_regex(r"dest[0-9]{1,3}", fullmatch=True), max_size=3, unique=True)
+
+
+def metric_values(exposition: str) -> dict[str, float]:
+    """The samples of a Prometheus text exposition: series (name and labels as written) -> value."""
+    found = {}
+    for line in exposition.splitlines():
+        if line and not line.startswith("#"):
+            series, value = line.rsplit(" ", 1)
+            found[series] = float(value)
+    return found

@@ -13,6 +13,7 @@ from blueprint import exporter
 from blueprint.render import exporter_args
 from blueprint.services import SERVICES
 from lab.live import Fleet, request
+from tests.conftest import metric_values
 from tests.live.conftest import start_lb
 
 
@@ -22,12 +23,7 @@ def scrape(lb) -> dict[tuple, float]:
     args = exporter_args(lb.settings, "")[2:]  # without the node's interpreter and path
     done = subprocess.run([sys.executable, exporter.__file__, "--once", *args], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
-    found = {}
-    for line in done.stdout.splitlines():
-        if line and not line.startswith("#"):
-            series, value = line.rsplit(" ", 1)
-            found[series] = float(value)
-    return found
+    return metric_values(done.stdout)
 
 
 def usable(found, tenant: str, service: str) -> float:

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from blueprint import exporter
+from tests.conftest import metric_values
 
 # Captured in the lab (corosync 3.1.7, corosync-qdevice 3.0.3, Debian 12) on lab-a with
 # `runuser -u hacluster -- corosync-quorumtool -s`: the arbiter voting, and 12 s after its power cut.
@@ -101,12 +102,7 @@ def scrape(tmp_path: Path, tool: tuple[int, str, str] | None, *extra: str) -> di
         env={"PATH": str(bin_dir)},
     )
     assert done.returncode == 0, done.stderr
-    found = {}
-    for line in done.stdout.splitlines():
-        if line and not line.startswith("#"):
-            series, value = line.rsplit(" ", 1)
-            found[series] = float(value)
-    return found
+    return metric_values(done.stdout)
 
 
 VOTING_SERIES = "gir_lb_quorum_device_voting"
