@@ -11,21 +11,32 @@ CLUSTER_TAG = "gir-lb:cluster"
 
 
 def agent_policy(s: Settings, account_id: str) -> dict:
-    """Describe on "*", VIP moves only on ENIs in the cluster subnet, stop/start only on
-    instances tagged with this cluster's name."""
+    """Describe on "*"; the VIP moves only on ENIs in the cluster subnet (vip_mode aws) or only in
+    the named route tables (overlay: aws-vpc-move-ip replaces the VIP's route, never creates one);
+    stop/start only on instances tagged with this cluster's name."""
     arn = f"arn:aws:ec2:{s.network.region}:{account_id}"
+    # Describe* cannot be scoped to resources in EC2.
+    describe = ["ec2:DescribeInstances"] + (["ec2:DescribeRouteTables"] if s.network.vip_mode == "overlay" else [])
+    if s.network.vip_mode == "overlay":
+        move_vip: dict = {
+            "Sid": "MoveVip",
+            "Effect": "Allow",
+            "Action": "ec2:ReplaceRoute",
+            "Resource": [f"{arn}:route-table/{t}" for t in s.network.route_table_ids],
+        }
+    else:
+        move_vip = {
+            "Sid": "MoveVip",
+            "Effect": "Allow",
+            "Action": ["ec2:AssignPrivateIpAddresses", "ec2:UnassignPrivateIpAddresses"],
+            "Resource": f"{arn}:network-interface/*",
+            "Condition": {"StringEquals": {"ec2:Subnet": f"{arn}:subnet/{s.network.subnet_id}"}},
+        }
     return {
         "Version": "2012-10-17",
         "Statement": [
-            # Describe* cannot be scoped to resources in EC2.
-            {"Sid": "Describe", "Effect": "Allow", "Action": "ec2:DescribeInstances", "Resource": "*"},
-            {
-                "Sid": "MoveVip",
-                "Effect": "Allow",
-                "Action": ["ec2:AssignPrivateIpAddresses", "ec2:UnassignPrivateIpAddresses"],
-                "Resource": f"{arn}:network-interface/*",
-                "Condition": {"StringEquals": {"ec2:Subnet": f"{arn}:subnet/{s.network.subnet_id}"}},
-            },
+            {"Sid": "Describe", "Effect": "Allow", "Action": describe if len(describe) > 1 else describe[0], "Resource": "*"},
+            move_vip,
             {
                 "Sid": "Fence",
                 "Effect": "Allow",

@@ -284,7 +284,7 @@ def render_user_data(s: Settings, p: OsProfile) -> str:
     if not p.pcs_legacy:
         runcmd.append(["systemctl", "enable", "--now", "pcsd"])
     doc: dict[str, object] = {"packages": [*p.packages, *(p.metrics.packages if p.metrics else ())]}
-    if s.network.vip_mode == "aws":
+    if s.network.vip_mode != "l2":
         # awsvip and the aws CLI read the region from the profile (Debian's awsvip has no region=).
         doc["write_files"] = [
             {

@@ -15,13 +15,15 @@ def _q(text: str) -> str:
 def topology_dot(s: Settings, stack: str) -> str:
     nodes = s.cluster.nodes
     ports = ", ".join(str(p) for p, _ in s.httpd.listen_ports)
-    vip_by = "awsvip + IPaddr2" if s.network.vip_mode == "aws" else "IPaddr2"
+    vip_by = {"aws": "awsvip + IPaddr2", "l2": "IPaddr2", "overlay": "aws-vpc-move-ip (route tables)"}[s.network.vip_mode]
+    subnets = [str(s.network.node_subnet(i)[1]) for i in range(len(nodes))]
+    where = f"subnets {' and '.join(subnets)}" if subnets[0] != subnets[1] else f"subnet {subnets[0]}"
     fencing = "fence_aws (StopInstances)" if s.fencing else "fencing off"
     lines = [
         f"digraph {_q('gir-lb ' + stack)} {{",
         "  rankdir=LR; fontname=Helvetica; node [fontname=Helvetica, fontsize=10, shape=box, style=rounded];",
         "  edge [fontname=Helvetica, fontsize=9];",
-        f"  label={_q(f'gir-lb stack {stack}: {s.os_profile}, subnet {s.network.subnet_cidr}')}; labelloc=t;",
+        f"  label={_q(f'gir-lb stack {stack}: {s.os_profile}, {where}')}; labelloc=t;",
         f"  clients [label={_q('GIR clients' + chr(10) + ', '.join(map(str, s.network.client_cidrs)))}, shape=ellipse];",
         f"  operator [label={_q('pulumi up (operator / CI)')}, shape=ellipse];",
         f"  vip [label={_q(f'VIP {s.network.vip}' + chr(10) + f'{vip_by}, port(s) {ports}')}, shape=diamond];",

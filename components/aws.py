@@ -174,10 +174,49 @@ def check_subnet(s: Settings, subnet: aws.ec2.AwaitableGetSubnetResult) -> None:
     problems = []
     if net != s.network.subnet_cidr:
         problems.append(f"gir-lb:network.subnet_cidr: {s.network.subnet_id} is {net} in AWS, not {s.network.subnet_cidr}")
-    if problem := vip_problem(s.network.vip, net, on_aws=True):
+    if s.network.vip_mode != "overlay" and (problem := vip_problem(s.network.vip, net, on_aws=True)):
         problems.append(f"gir-lb:network.vip: {problem} (the subnet as AWS reports it)")
     if problems:
         raise SettingsError(problems, source=f"subnet {s.network.subnet_id}")
+
+
+def check_overlay(
+    s: Settings,
+    first: aws.ec2.AwaitableGetSubnetResult,
+    second: aws.ec2.AwaitableGetSubnetResult,
+    vpc: aws.ec2.AwaitableGetVpcResult,
+    tables: list[aws.ec2.AwaitableGetRouteTableResult],
+) -> None:
+    """vip_mode overlay against AWS, before anything is created: nodes[1]'s subnet as the stack
+    says, in the same VPC as nodes[0]'s but another AZ; the VIP outside every CIDR block of the
+    VPC (a route to it would lose to the local route); each route table in that VPC."""
+    net = s.network
+    assert net.second_subnet is not None and net.vpc_cidr is not None
+    key = "gir-lb:network"
+    problems = []
+    if ipaddress.IPv4Network(second.cidr_block) != net.second_subnet.cidr:
+        problems.append(f"{key}.second_subnet.cidr: {second.id} is {second.cidr_block} in AWS, not {net.second_subnet.cidr}")
+    if second.vpc_id != first.vpc_id:
+        problems.append(f"{key}.second_subnet.id: {second.id} is in {second.vpc_id}, not in nodes[0]'s VPC {first.vpc_id}")
+    elif second.availability_zone == first.availability_zone:
+        why = "both nodes would go with that AZ: pick a subnet in another AZ"
+        problems.append(f"{key}.second_subnet.id: {second.id} is in {second.availability_zone}, as is subnet_id: {why}")
+    blocks = {ipaddress.IPv4Network(b.cidr_block) for b in vpc.cidr_block_associations}
+    if net.vpc_cidr not in blocks:
+        shown = ", ".join(sorted(map(str, blocks)))
+        problems.append(f"{key}.vpc_cidr: {net.vpc_cidr} is not a CIDR block of {vpc.id}, which has {shown}")
+    problems += [
+        f"{key}.vip: {net.vip} is inside {b}, a CIDR block of {vpc.id}: an overlay VIP must be outside the VPC"
+        for b in sorted(blocks)
+        if net.vip in b and b != net.vpc_cidr
+    ]
+    problems += [
+        f"{key}.route_table_ids[{i}]: {t.route_table_id} is in {t.vpc_id}, not in the nodes' VPC {vpc.id}"
+        for i, t in enumerate(tables)
+        if t.vpc_id != vpc.id
+    ]
+    if problems:
+        raise SettingsError(problems, source=f"VPC {vpc.id}")
 
 
 def check_arbiter_subnet(s: Settings, subnet: aws.ec2.AwaitableGetSubnetResult, vpc_id: str) -> None:
@@ -258,6 +297,26 @@ class Address(pulumi.ComponentResource):
         self.register_outputs({"vip": str(s.network.vip)})
 
 
+class OverlayRoutes(pulumi.ComponentResource):
+    """vip_mode overlay: the VIP's route in every named table, first to nodes[0]'s interface.
+    aws-vpc-move-ip only replaces it (never creates it) and Pacemaker owns its target from then
+    on, so a later `pulumi up` leaves the target alone."""
+
+    def __init__(self, name: str, s: Settings, first_interface: pulumi.Input[str], opts: pulumi.ResourceOptions | None = None):
+        super().__init__("gir-lb:network:OverlayRoutes", name, None, opts)
+        self.routes = [
+            aws.ec2.Route(
+                f"{name}-{table}",
+                route_table_id=table,
+                destination_cidr_block=f"{s.network.vip}/32",
+                network_interface_id=first_interface,
+                opts=_child(self, ignore_changes=["network_interface_id"]),
+            )
+            for table in s.network.route_table_ids
+        ]
+        self.register_outputs({"vip": str(s.network.vip)})
+
+
 class Identity(pulumi.ComponentResource):
     """Instance role with only what awsvip and fence_aws call, scoped to this cluster's resources."""
 
@@ -279,7 +338,7 @@ class Identity(pulumi.ComponentResource):
 
 
 class Hosts(pulumi.ComponentResource):
-    """The two nodes in the one subnet, IMDSv2 only, encrypted root volume, user-data from the
+    """The two nodes (in the one subnet, or with overlay one each), IMDSv2 only, encrypted root volume, user-data from the
     bundle plus each node's SSH host key, generated here so the bootstrap pins it (the user-data is
     therefore a secret); with monitoring.alarm_topic_arn, an alarm on each one's status checks."""
 
@@ -296,7 +355,7 @@ class Hosts(pulumi.ComponentResource):
         super().__init__("gir-lb:hosts:Hosts", name, None, opts)
         self.instances = []
         self.host_keys = []
-        for node in s.cluster.nodes:
+        for index, node in enumerate(s.cluster.nodes):
             host_key, user_data = _host_key_user_data(self, f"{name}-{node.name}", bundle.user_data)
             self.host_keys.append(host_key)
             self.instances.append(
@@ -307,13 +366,14 @@ class Hosts(pulumi.ComponentResource):
                     label=node.name,
                     ami_id=ami_id,
                     instance_type=s.network.instance_type,
-                    subnet_id=s.network.subnet_id,
+                    subnet_id=s.network.node_subnet(index)[0],
                     private_ip=str(node.ip),
                     security_group_id=security_group_id,
                     user_data=user_data,
                     tags={CLUSTER_TAG: s.cluster.name},  # fence_aws may stop exactly these (blueprint/iam.py)
                     iam_instance_profile=instance_profile,
-                    # IPaddr2 answers for the VIP on this ENI: AWS must not drop it as spoofed.
+                    # The node answers for the VIP (IPaddr2, aws-vpc-move-ip) on this ENI: AWS must
+                    # not drop it as spoofed.
                     source_dest_check=False,
                 )
             )
@@ -399,6 +459,10 @@ class LoadBalancerPair(pulumi.ComponentResource):
     def __init__(self, name: str, s: Settings, bundle: Bundle, secrets: dict, opts: pulumi.ResourceOptions | None = None):
         subnet = aws.ec2.get_subnet(id=s.network.subnet_id)
         check_subnet(s, subnet)  # all before anything is registered
+        net = s.network
+        if net.second_subnet is not None:
+            tables = [aws.ec2.get_route_table(route_table_id=t) for t in net.route_table_ids]
+            check_overlay(s, subnet, aws.ec2.get_subnet(id=net.second_subnet.id), aws.ec2.get_vpc(id=subnet.vpc_id), tables)
         qd = s.cluster.quorum_device
         arbiter_made = qd is not None and qd.create
         if qd is not None and qd.create and qd.subnet_id is not None:
@@ -408,10 +472,16 @@ class LoadBalancerPair(pulumi.ComponentResource):
         account_id = aws.get_caller_identity().account_id
         child = pulumi.ResourceOptions(parent=self, protect=s.is_protected)
         self.network = Network(f"{name}-net", s, subnet.vpc_id, child)
-        self.address = Address(f"{name}-addr", s, child)
         self.identity = Identity(f"{name}-id", s, account_id, child)
         ami_id = find_ami(s)
         self.hosts = Hosts(f"{name}-hosts", s, bundle, ami_id, self.network.group.id, self.identity.profile.name, child)
+        # Where the VIP lives before Pacemaker moves it: reserved in the subnet, or routed.
+        vip_ready: list[pulumi.Resource]
+        if net.vip_mode == "overlay":
+            first = self.hosts.instances[0].primary_network_interface_id
+            vip_ready = list(OverlayRoutes(f"{name}-vip", s, first, child).routes)
+        else:
+            vip_ready = [Address(f"{name}-addr", s, child).reservation]
         self.arbiter: Arbiter | None = None
         if arbiter_made:
             self.arbiter = Arbiter(f"{name}-arbiter", s, bundle, ami_id, subnet.vpc_id, self.network.group.id, child)
@@ -458,6 +528,7 @@ class LoadBalancerPair(pulumi.ComponentResource):
             Access(user=s.ssh.user, private_key=key, proxy=proxy),
             password,
             tls_pair,
-            pulumi.ResourceOptions(parent=self, depends_on=[self.address.reservation]),
+            pulumi.ResourceOptions(parent=self),
+            ready=vip_ready,
         )
         self.register_outputs({})

@@ -6,6 +6,7 @@ stack down never waits on an unreachable host; every connection pins the node's 
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pulumi
@@ -52,7 +53,10 @@ class Bootstrap(pulumi.ComponentResource):
         hacluster_password: pulumi.Input[str],
         tls_pair: tuple[pulumi.Input[str], pulumi.Input[str]] | None,
         opts: pulumi.ResourceOptions | None = None,
+        ready: Sequence[pulumi.Resource] = (),
     ):
+        """`ready`: what every step waits for besides its machine (the VIP's reservation or routes:
+        a component's depends_on does not reach its children)."""
         super().__init__("gir-lb:bootstrap:Bootstrap", name, None, opts)
         secret_of: dict[str | None, pulumi.Output | None] = {
             "hacluster_password": pulumi.Output.secret(hacluster_password),
@@ -86,7 +90,7 @@ class Bootstrap(pulumi.ComponentResource):
                 add_previous_output_in_env=False,
                 opts=pulumi.ResourceOptions(
                     parent=self,
-                    depends_on=[machine.resource, *[self.commands[a] for a in step.after]],
+                    depends_on=[machine.resource, *ready, *[self.commands[a] for a in step.after]],
                     additional_secret_outputs=["stdout", "stdin"] if secret is not None else None,
                 ),
             )

@@ -15,6 +15,7 @@ from pulumi.runtime import rpc
 GENERATED_PASSWORD = "generated-Hacluster-Pw-0001"
 GENERATED_KEY = "-----BEGIN PRIVATE KEY-----\nGENERATED-KEY-MATERIAL\n-----END PRIVATE KEY-----\n"
 SUBNET = {"id": "subnet-0a1b2c3d4e5f60718", "cidrBlock": "10.20.1.0/24", "vpcId": "vpc-0abc", "availabilityZone": "eu-west-1a"}
+VPC = {"id": "vpc-0abc", "cidrBlock": "10.20.0.0/16", "cidrBlockAssociations": [{"cidrBlock": "10.20.0.0/16"}]}
 
 
 def host_private_key(name: str) -> str:
@@ -75,6 +76,8 @@ class RecordingMocks(pulumi.runtime.Mocks):
         self.subnet = subnet or SUBNET
         self.subnets = {other["id"]: other for other in subnets or []}  # by id; any other id gets `subnet`
         self.instances = instances or []
+        self.vpc = VPC
+        self.route_table_vpcs: dict[str, str] = {}  # a route table in another VPC than VPC
         self.invokes: list[str] = []
         self.invoke_args: dict[str, dict] = {}
 
@@ -83,6 +86,7 @@ class RecordingMocks(pulumi.runtime.Mocks):
         resource_id = f"{args.name}-id"
         if args.typ == "aws:ec2/instance:Instance":
             resource_id = instance_id(args.name)
+            outputs["primaryNetworkInterfaceId"] = "eni-" + resource_id.removeprefix("i-")
         elif args.typ == "random:index/randomPassword:RandomPassword":
             outputs["result"] = GENERATED_PASSWORD
         elif args.typ == "tls:index/privateKey:PrivateKey":
@@ -111,6 +115,11 @@ class RecordingMocks(pulumi.runtime.Mocks):
             return {"id": i.id, "privateIp": i.private_ip, "secondaryPrivateIps": i.secondary_private_ips, "tags": i.tags}
         if args.token == "aws:ec2/getSubnet:getSubnet":
             return self.subnets.get(args.args.get("id"), self.subnet)
+        if args.token == "aws:ec2/getVpc:getVpc":
+            return self.vpc
+        if args.token == "aws:ec2/getRouteTable:getRouteTable":  # every table is in the VPC unless listed
+            table = args.args["routeTableId"]
+            return {"id": table, "routeTableId": table, "vpcId": self.route_table_vpcs.get(table, self.vpc["id"])}
         if args.token == "aws:index/getCallerIdentity:getCallerIdentity":
             return {"accountId": "123456789012", "arn": "arn:aws:iam::123456789012:user/ci", "userId": "ci", "id": "x"}
         if args.token == "aws:ec2/getAmi:getAmi":
@@ -149,11 +158,16 @@ def run(
     stack: str = "dev",
     instances: list[Ec2Instance] | None = None,
     subnets: list[dict] | None = None,
+    vpc: dict | None = None,
+    route_table_vpcs: dict[str, str] | None = None,
 ) -> tuple[RecordingMonitor, RecordingMocks]:
     """Runs build() as a Pulumi program under mocks (preview=False so applies run) and returns
     what it registered. `instances`: what the subnet already holds; `subnets`: other subnets
-    getSubnet knows by id (an arbiter's own, cluster.quorum_device.subnet_id)."""
+    getSubnet knows by id (an arbiter's own, an overlay stack's second); `vpc`: getVpc's answer
+    (VPC by default); `route_table_vpcs`: route tables in another VPC than that."""
     mocks = RecordingMocks(subnet, instances, subnets)
+    mocks.vpc = vpc or VPC
+    mocks.route_table_vpcs = route_table_vpcs or {}
     monitor = RecordingMonitor(mocks)
     pulumi.runtime.set_mocks(mocks, project="gir-lb", stack=stack, preview=False, monitor=monitor)
 

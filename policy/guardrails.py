@@ -5,12 +5,18 @@ during preview raises UnknownValueError, which the SDK turns into an advisory di
 
 from __future__ import annotations
 
+import json
+import re
+
 import pulumi
 from pulumi_policy import Policy, ReportViolation, ResourceValidationArgs, ResourceValidationPolicy
 
 INGRESS_RULE = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
 INSTANCE = "aws:ec2/instance:Instance"
 REMOTE_COMMAND = "command:remote:Command"
+ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
+ROUTE_ACTIONS = {"ec2:ReplaceRoute", "ec2:CreateRoute", "ec2:DeleteRoute", "ec2:*", "*"}
+ROUTE_TABLE_ARN = re.compile(r"arn:aws:ec2:[a-z0-9-]+:[0-9]{12}:route-table/rtb-[0-9a-f]{8,17}")
 WORLD = (("cidrIpv4", "0.0.0.0/0"), ("cidrIpv6", "::/0"))
 # gir-lb-exporter, PCP's pmproxy (RHEL), the node exporter (Debian): blueprint/profiles.py, which
 # this directory cannot import (tests/unit/test_policy.py keeps the two in step).
@@ -68,6 +74,27 @@ def environment() -> str | None:
     return pulumi.Config("gir-lb").get("environment")
 
 
+def _as_list(value) -> list:
+    return value if isinstance(value, list) else [] if value is None else [value]
+
+
+def overlay_route_tables_named(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    """Route changes only in named route tables: a role that may rewrite any table can send the
+    VPC's traffic anywhere. An overlay stack (network.vip_mode) must grant them on at least one, or
+    its VIP never moves."""
+    if args.resource_type != ROLE_POLICY:
+        return
+    statements = _as_list(json.loads(args.props.get("policy") or "{}").get("Statement"))
+    routing = [st for st in statements if ROUTE_ACTIONS & set(_as_list(st.get("Action")))]
+    for st in routing:
+        tables = _as_list(st.get("Resource"))
+        if not tables or not all(isinstance(r, str) and ROUTE_TABLE_ARN.fullmatch(r) for r in tables):
+            report(f"{args.name}: changes routes in {tables or 'no table'}, not only in named route tables", None)
+    network = pulumi.Config("gir-lb").get_object("network") or {}
+    if network.get("vip_mode") == "overlay" and not routing:
+        report(f"{args.name}: an overlay stack's role may change no route table (network.route_table_ids)", None)
+
+
 def prod_protected(args: ResourceValidationArgs, report: ReportViolation) -> None:
     if environment() == "prod" and args.resource_type.startswith("aws:") and not args.opts.protect:
         report(f"{args.name}: not protected in prod", None)
@@ -79,5 +106,10 @@ POLICIES: list[Policy] = [
     ResourceValidationPolicy("imdsv2-required", "Instances require IMDSv2 tokens.", imdsv2_required),
     ResourceValidationPolicy("volumes-encrypted", "Instance root volumes are encrypted.", volumes_encrypted),
     ResourceValidationPolicy("prod-protected", "In prod every AWS resource is protected.", prod_protected),
+    ResourceValidationPolicy(
+        "overlay-route-tables-named",
+        "Route changes are granted only on named route tables, and an overlay stack names at least one.",
+        overlay_route_tables_named,
+    ),
     ResourceValidationPolicy("ssh-host-key-pinned", "Every SSH connection and its bastion pin a host key.", ssh_host_key_pinned),
 ]

@@ -19,6 +19,27 @@ def vip_problem(vip: ipaddress.IPv4Address, net: ipaddress.IPv4Network, on_aws: 
     return None
 
 
+# Ranges an overlay VIP cannot come from: the VPC router never forwards them to an interface.
+OVERLAY_UNROUTABLE = {
+    ipaddress.IPv4Network("0.0.0.0/8"): "'this network' (0.0.0.0/8)",
+    ipaddress.IPv4Network("127.0.0.0/8"): "loopback (127.0.0.0/8)",
+    ipaddress.IPv4Network("169.254.0.0/16"): "link-local, where AWS serves instance metadata, DNS and time (169.254.0.0/16)",
+    ipaddress.IPv4Network("224.0.0.0/4"): "multicast (224.0.0.0/4)",
+    ipaddress.IPv4Network("240.0.0.0/4"): "reserved (240.0.0.0/4)",
+}
+
+
+def overlay_vip_problem(vip: ipaddress.IPv4Address, vpc: ipaddress.IPv4Network) -> str | None:
+    """Why `vip` cannot be an overlay VIP of VPC `vpc`, or None: a route table cannot send an address
+    of the VPC's own CIDR anywhere but its subnet (the local route wins), nor the ranges AWS reserves."""
+    if vip in vpc:
+        return f"{vip} is inside vpc_cidr {vpc}: an overlay VIP must be outside the VPC's CIDR (the local route wins)"
+    for net, what in OVERLAY_UNROUTABLE.items():
+        if vip in net:
+            return f"{vip} is {what}: AWS routes no such address to an instance"
+    return None
+
+
 class PoolAddresses(NamedTuple):
     """The addresses a test stack takes from network.address_pool."""
 

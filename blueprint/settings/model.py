@@ -148,9 +148,9 @@ class Settings(Model):
 
     @property
     def in_ec2_subnet(self) -> bool:
-        """The nodes and the VIP get their addresses through the EC2 API (on AWS, or the lab's
-        EC2 emulator with vip_mode aws), so AWS's reserved addresses apply to them."""
-        return self.platform == "aws" or self.network.vip_mode == "aws"
+        """The nodes get their addresses through the EC2 API (on AWS, or the lab's EC2 emulator with
+        vip_mode aws or overlay), so AWS's reserved addresses apply to them."""
+        return self.platform == "aws" or self.network.vip_mode != "l2"
 
     @property
     def any_https_member(self) -> bool:

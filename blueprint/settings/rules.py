@@ -70,8 +70,10 @@ def platform_problems(s: Settings) -> list[tuple[str, str]]:
         items.append(("network.vip_mode", why + " through its API: use aws"))
     if s.platform == "lan":
         # The lab runs both VIP modes: aws and fence_aws against its EC2 emulator.
-        if s.network.vip_mode == "aws":
-            items.append(("network.vip_mode", f"aws (awsvip) calls the EC2 API, which platform {s.platform} has not: use l2"))
+        if s.network.vip_mode != "l2":
+            agent = {"aws": "awsvip", "overlay": "aws-vpc-move-ip"}[s.network.vip_mode]
+            why = f"{s.network.vip_mode} ({agent}) calls the EC2 API, which platform {s.platform} has not: use l2"
+            items.append(("network.vip_mode", why))
         if s.fencing:
             why = f"fence_aws powers off EC2 instances, which platform {s.platform} has not: use disabled"
             items.append(("cluster.fencing.mode", why))
@@ -94,8 +96,10 @@ def address_problems(s: Settings) -> list[tuple[str, str]]:
     items = []
     net, nodes = s.network, s.cluster.nodes
     for i, node in enumerate(nodes):
-        if problem := vip_problem(node.ip, net.subnet_cidr, on_aws=s.in_ec2_subnet):
-            items.append((f"cluster.nodes[{i}].ip", problem))
+        subnet = net.node_subnet(i)[1]
+        if problem := vip_problem(node.ip, subnet, on_aws=s.in_ec2_subnet):
+            where = "network.second_subnet.cidr" if subnet != net.subnet_cidr else "subnet_cidr"
+            items.append((f"cluster.nodes[{i}].ip", problem.replace("subnet_cidr", where)))
         if node.ip == net.vip:
             items.append((f"cluster.nodes[{i}].ip", f"{node.ip} is also network.vip"))
     # A member on the balancer's own addresses (any port: the VIP and the nodes serve nothing

@@ -64,6 +64,7 @@ NodeName = Annotated[Hostname, AfterValidator(_usable_node_name)]
 ClusterName = Annotated[str, _matching(r"[a-z][a-z0-9-]{0,14}", f"a cluster name: a lowercase letter, then up to 14 {_LOWER}")]
 Region = Annotated[str, _matching(r"[a-z]{2}(-[a-z]+)+-[0-9]", "an AWS region name like eu-west-1")]
 SubnetId = Annotated[str, _matching(r"subnet-[0-9a-f]{8,17}", "a subnet id: subnet- and 8 to 17 hex digits")]
+RouteTableId = Annotated[str, _matching(r"rtb-[0-9a-f]{8,17}", "a route table id: rtb- and 8 to 17 hex digits")]
 InstanceType = Annotated[str, _matching(r"[a-z][a-z0-9-]*\.[a-z0-9]+", "an EC2 instance type like t3.medium")]
 AmiId = Annotated[str, _matching(r"ami-[0-9a-f]{8,17}", "an AMI id: ami- and 8 to 17 hex digits")]
 # An AMI name filter is passed to the EC2 API only, never to a shell or a config file.

@@ -90,8 +90,15 @@ def test_monitors_fencing_priority_and_the_vip_come_from_the_settings(built, cas
     assert cib.monitor_interval("webserver") == f"{s.cluster.httpd_monitor_s}s"
     ip_resource = "vip_addr" if s.network.vip_mode == "aws" else "virtual_ip"
     assert cib.monitor_interval(ip_resource) == f"{s.cluster.vip_monitor_s}s"
-    assert cib.params(ip_resource) == {**cib.params(ip_resource), "ip": str(s.network.vip),
-                                       "cidr_netmask": str(s.network.subnet_cidr.prefixlen)}  # fmt: skip
+    if s.network.vip_mode == "overlay":  # one agent routes the VIP and adds it to eth0
+        assert cib.primitive("virtual_ip").get("type") == "aws-vpc-move-ip"
+        assert cib.params("virtual_ip") == {
+            "ip": str(s.network.vip), "routing_table": ",".join(s.network.route_table_ids), "interface": "eth0",
+            "monapi": "true", "lookup_type": "NetworkInterfaceId", "region": s.network.region,
+        }  # fmt: skip
+    else:
+        assert cib.params(ip_resource) == {**cib.params(ip_resource), "ip": str(s.network.vip),
+                                           "cidr_netmask": str(s.network.subnet_cidr.prefixlen)}  # fmt: skip
     if s.network.vip_mode == "aws":
         assert cib.monitor_interval("vip_aws") == f"{s.cluster.vip_monitor_s}s"
         assert cib.params("vip_aws")["secondary_private_ip"] == str(s.network.vip)

@@ -112,8 +112,9 @@ def test_test_stacks_follow_the_label_and_the_sweep_runs_daily():
 
 
 def test_shared_code_touches_every_deployed_stack_a_stack_file_only_its_own():
-    assert deployed_stacks() == ["dev", "prod", "staging"]  # not the lab's, not the test template
-    assert changed_stacks(["templates/httpd/gir-lb.conf.j2", "README.md"]) == ["dev", "prod", "staging"]
+    deployed = ["dev-multi-az", "dev", "prod", "staging"]
+    assert deployed_stacks() == deployed  # not the lab's, not the test template
+    assert changed_stacks(["templates/httpd/gir-lb.conf.j2", "README.md"]) == deployed
     assert changed_stacks(["stacks/Pulumi.staging.yaml"]) == ["staging"]
     assert changed_stacks(["stacks/Pulumi.lab.yaml", "lab/runner.py", "README.md", "tests/test_x.py"]) == []
 

@@ -4,6 +4,7 @@ real policy objects, fed the args the engine would build from each registration.
 from __future__ import annotations
 
 import copy
+import json
 import subprocess
 import sys
 
@@ -19,7 +20,7 @@ from blueprint.profiles import EXPORTER_PORT, PROFILES
 from harness.pulumi_mocks import SUBNET, Registered, plain
 from policy.guardrails import INGRESS_RULE, METRICS_PORTS, POLICIES
 from tests.conftest import REPO, stack_config
-from tests.unit.test_pulumi import deploy
+from tests.unit.test_pulumi import SECOND_SUBNET, deploy
 
 
 def policy_args(r: Registered) -> ResourceValidationArgs:
@@ -28,10 +29,11 @@ def policy_args(r: Registered) -> ResourceValidationArgs:
     return ResourceValidationArgs(r.type, unknown_checking_proxy(plain(r.inputs)), r.urn, r.name, opts, None)
 
 
-def violations(resources: list[Registered], environment: str) -> set[tuple[str, str]]:
-    """(policy, resource) for every report_violation; the stack's config is what the CLI would pass."""
+def violations(resources: list[Registered], environment: str, network: dict | None = None) -> set[tuple[str, str]]:
+    """(policy, resource) for every report_violation; the stack's config is what the CLI would pass
+    (objects as JSON)."""
     found: set[tuple[str, str]] = set()
-    token = CONFIG.set({"gir-lb:environment": environment})
+    token = CONFIG.set({"gir-lb:environment": environment} | ({"gir-lb:network": json.dumps(network)} if network else {}))
     try:
         for r in resources:
             args = policy_args(r)
@@ -148,3 +150,21 @@ def test_an_all_traffic_rule_open_to_the_world_is_caught(dev):
     rule = next(r for r in bad if r.name == "gir-lb-net-ssh-10.20.250.0_24")
     rule.inputs.update(cidrIpv4="0.0.0.0/0", ipProtocol="-1", fromPort=0, toPort=0)  # AWS ignores ports for -1
     assert violations(bad, "dev") == {("no-public-ssh", rule.name), ("no-public-metrics", rule.name)}
+
+
+def test_an_overlay_stack_passes_and_its_route_permissions_are_checked():
+    config = stack_config("dev-multi-az")
+    network = config["network"]
+    resources = deploy(config, subnets=[SECOND_SUBNET])[0]
+    assert violations(resources, "dev-multi-az", network) == set()
+    role_policy = next(r for r in resources if r.type == "aws:iam/rolePolicy:RolePolicy")
+    document = json.loads(role_policy.inputs["policy"])
+    move = next(st for st in document["Statement"] if st["Sid"] == "MoveVip")
+    for anywhere in ("*", [], ["arn:aws:ec2:eu-west-1:123456789012:route-table/*"]):
+        move["Resource"] = anywhere
+        role_policy.inputs["policy"] = json.dumps(document)
+        assert violations(resources, "dev-multi-az", network) == {("overlay-route-tables-named", role_policy.name)}
+    document["Statement"].remove(move)  # no route permission at all: the VIP could never move
+    role_policy.inputs["policy"] = json.dumps(document)
+    assert violations(resources, "dev-multi-az", network) == {("overlay-route-tables-named", role_policy.name)}
+    assert violations(resources, "dev", {**network, "vip_mode": "aws"}) == set()

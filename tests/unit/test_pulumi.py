@@ -18,9 +18,12 @@ from tests.conftest import stack_config
 
 SSH_KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nSSH-KEY-MATERIAL\n-----END OPENSSH PRIVATE KEY-----\n"
 PASSWORD = "Given-Hacluster-Pw-42"
+# stacks/Pulumi.dev-multi-az.yaml's second subnet, as AWS reports it
+SECOND_SUBNET = {**SUBNET, "id": "subnet-0a1b2c3d4e5f60729", "cidrBlock": "10.20.2.0/24", "availabilityZone": "eu-west-1b"}
 
 
-def deploy(cfg: dict, secrets: dict | None = None, subnet: dict | None = None, subnets: list[dict] | None = None):
+def deploy(cfg: dict, secrets: dict | None = None, subnet: dict | None = None, subnets: list[dict] | None = None, **aws):
+    """Builds the pair under mocks; `aws`: more of what the mocked AWS answers (harness.run's vpc=, route_table_vpcs=)."""
     s = parse_settings(cfg)
 
     def build():
@@ -33,7 +36,7 @@ def deploy(cfg: dict, secrets: dict | None = None, subnet: dict | None = None, s
         }
         LoadBalancerPair("gir-lb", s, render_bundle(s), given)
 
-    monitor, mocks = run(build, subnet=subnet, stack=s.environment, subnets=subnets)
+    monitor, mocks = run(build, subnet=subnet, stack=s.environment, subnets=subnets, **aws)
     return monitor.registered, mocks
 
 
@@ -199,8 +202,10 @@ def test_step_ordering(dev):
     assert urn["cluster-start"] in cmds["httpd-push-1"].dependencies
     assert urn["httpd-push-1"] in cmds["httpd-push-0"].dependencies  # node A only after node B
     assert {urn["cluster-start"], urn["httpd-push-0"]} <= set(cmds["cluster-resources"].dependencies)
+    reservation = of_type(dev, "aws:ec2/subnetCidrReservation:SubnetCidrReservation")[0]
     for r in cmds.values():
         assert "delete" not in r.inputs  # destroy never needs a reachable host
+        assert reservation.urn in r.dependencies  # the VIP is reserved before any step can assign it
 
 
 def triggers(resources):
@@ -331,7 +336,7 @@ def test_subnet_mismatch_raises_before_any_resource(monkeypatch):
 
 def test_unmocked_invoke_fails_the_test():
     def build():
-        pulumi.runtime.invoke("aws:ec2/getVpc:getVpc", {})
+        pulumi.runtime.invoke("aws:ec2/getVpcs:getVpcs", {})
 
     with pytest.raises(Exception, match="invoke not mocked"):
         run(build)
@@ -578,3 +583,87 @@ def test_with_an_arbiter_secrets_stay_secret():
     for name in ("arbiter-prepare", "quorum-device"):
         assert plain(commands(resources)[name].inputs["stdin"]) == PASSWORD + "\n"
         assert PASSWORD not in json.dumps(plain(commands(resources)[name].inputs["create"]))
+
+
+# --- vip_mode overlay: the pair across two AZs (stacks/Pulumi.dev-multi-az.yaml) -----------------
+
+OVERLAY_TABLES = ["rtb-0a1b2c3d4e5f60718", "rtb-0a1b2c3d4e5f60729"]
+
+
+@pytest.fixture(scope="module")
+def overlay():
+    return deploy(stack_config("dev-multi-az"), subnets=[SECOND_SUBNET])[0]
+
+
+def test_an_overlay_pair_has_a_node_in_each_subnet_and_the_vip_routed_to_node_a(overlay):
+    a, b = of_type(overlay, "aws:ec2/instance:Instance")
+    assert (a.inputs["subnetId"], a.inputs["privateIp"]) == (SUBNET["id"], "10.20.1.11")
+    assert (b.inputs["subnetId"], b.inputs["privateIp"]) == (SECOND_SUBNET["id"], "10.20.2.12")
+    assert a.inputs["sourceDestCheck"] is False and b.inputs["sourceDestCheck"] is False  # both may carry the VIP
+    assert of_type(overlay, "aws:ec2/subnetCidrReservation:SubnetCidrReservation") == []  # the VIP is in no subnet
+    routes = of_type(overlay, "aws:ec2/route:Route")
+    assert sorted(r.inputs["routeTableId"] for r in routes) == OVERLAY_TABLES
+    eni_a = "eni-" + pulumi_harness.instance_id(a.name).removeprefix("i-")
+    for r in routes:
+        assert r.inputs["destinationCidrBlock"] == "192.168.20.50/32" and r.inputs["networkInterfaceId"] == eni_a
+        assert r.ignore_changes == ["networkInterfaceId"]  # Pacemaker owns the target after the first up
+        assert a.urn in r.dependencies
+    # every step waits for the routes: cluster-resources must not start the agent before they exist
+    for step in of_type(overlay, "command:remote:Command"):
+        assert {r.urn for r in routes} <= set(step.dependencies), step.name
+
+
+def test_an_overlay_pairs_role_may_rewrite_only_the_named_route_tables(overlay):
+    policy = json.loads(of_type(overlay, "aws:iam/rolePolicy:RolePolicy")[0].inputs["policy"])
+    statements = {st["Sid"]: st for st in policy["Statement"]}
+    assert statements["Describe"] == {
+        "Sid": "Describe",
+        "Effect": "Allow",
+        "Action": ["ec2:DescribeInstances", "ec2:DescribeRouteTables"],
+        "Resource": "*",
+    }
+    assert statements["MoveVip"]["Action"] == "ec2:ReplaceRoute"  # the agent never creates a route
+    assert statements["MoveVip"]["Resource"] == [f"arn:aws:ec2:eu-west-1:123456789012:route-table/{t}" for t in OVERLAY_TABLES]
+    assert statements["Fence"]["Action"] == ["ec2:StopInstances", "ec2:StartInstances"]  # fence_aws as with one subnet
+
+
+def test_an_overlay_pair_serves_clients_on_the_vip_and_exports_it(overlay):
+    rules = {r.name for r in of_type(overlay, INGRESS)}
+    # a security group filters by source and port, whatever the destination: the rules that admit
+    # clients to the node addresses admit them to the overlay VIP
+    assert {"gir-lb-net-http-80-10.20.0.0_16", "gir-lb-net-http-443-10.20.0.0_16"} <= rules
+    s = parse_settings(stack_config("dev-multi-az"))
+    assert s.base_url == "https://192.168.20.50" and s.tenant_urls["t1"]["htcc.baseurl"] == "https://192.168.20.50/t1"
+
+
+def overlay_refusal(seen: list, **aws) -> list[str]:
+    with pytest.raises(SettingsError) as info:
+        deploy(stack_config("dev-multi-az"), **aws)
+    assert [t for t in seen if t != "pulumi:pulumi:Stack"] == []  # nothing registered
+    return info.value.problems
+
+
+def test_an_overlay_stack_is_checked_against_aws_before_any_resource(monkeypatch):
+    seen: list[str] = []
+    original = pulumi_harness.RecordingMonitor.RegisterResource
+    monkeypatch.setattr(
+        pulumi_harness.RecordingMonitor, "RegisterResource", lambda self, req: seen.append(req.type) or original(self, req)
+    )
+    same_az = {**SECOND_SUBNET, "availabilityZone": SUBNET["availabilityZone"]}
+    assert overlay_refusal(seen, subnets=[same_az]) == [
+        f"gir-lb:network.second_subnet.id: {SECOND_SUBNET['id']} is in eu-west-1a, as is subnet_id: both nodes would"
+        " go with that AZ: pick a subnet in another AZ"
+    ]
+    elsewhere = {**SECOND_SUBNET, "cidrBlock": "10.20.3.0/24", "vpcId": "vpc-0other"}
+    two_blocks = {**pulumi_harness.VPC, "cidrBlockAssociations": [{"cidrBlock": "10.20.0.0/16"}, {"cidrBlock": "192.168.0.0/16"}]}
+    assert overlay_refusal(seen, subnets=[elsewhere], vpc=two_blocks, route_table_vpcs={OVERLAY_TABLES[1]: "vpc-0other"}) == [
+        f"gir-lb:network.second_subnet.cidr: {SECOND_SUBNET['id']} is 10.20.3.0/24 in AWS, not 10.20.2.0/24",
+        f"gir-lb:network.second_subnet.id: {SECOND_SUBNET['id']} is in vpc-0other, not in nodes[0]'s VPC vpc-0abc",
+        "gir-lb:network.vip: 192.168.20.50 is inside 192.168.0.0/16, a CIDR block of vpc-0abc: an overlay VIP must be"
+        " outside the VPC",
+        f"gir-lb:network.route_table_ids[1]: {OVERLAY_TABLES[1]} is in vpc-0other, not in the nodes' VPC vpc-0abc",
+    ]
+    other_block = {**pulumi_harness.VPC, "cidrBlockAssociations": [{"cidrBlock": "10.21.0.0/16"}]}
+    assert overlay_refusal(seen, subnets=[SECOND_SUBNET], vpc=other_block) == [
+        "gir-lb:network.vpc_cidr: 10.20.0.0/16 is not a CIDR block of vpc-0abc, which has 10.21.0.0/16"
+    ]

@@ -17,6 +17,7 @@ import yaml
 HERE = Path(__file__).resolve().parent
 DEV = (HERE.parents[2] / "stacks" / "Pulumi.dev.yaml").read_text()
 TEST = (HERE.parents[2] / "stacks" / "Pulumi.test-example.yaml").read_text()
+OVERLAY = (HERE.parents[2] / "stacks" / "Pulumi.dev-multi-az.yaml").read_text()
 CASES: dict[str, tuple[bytes, dict]] = {}
 
 
@@ -35,6 +36,12 @@ def edit_test(name: str, old: str, new: str, key: str, **more) -> None:
     """The test-example stack (addresses from network.address_pool) with the first `old` replaced by `new`."""
     assert old in TEST, old
     case(name, TEST.replace(old, new, 1), key, **more)
+
+
+def edit_overlay(name: str, old: str, new: str, key: str, **more) -> None:
+    """The dev-multi-az stack (vip_mode overlay, a subnet per node) with the first `old` replaced by `new`."""
+    assert old in OVERLAY, old
+    case(name, OVERLAY.replace(old, new, 1), key, **more)
 
 
 def add(name: str, lines: str, key: str, **more) -> None:
@@ -197,6 +204,20 @@ edit("quorum-device-existing-without-password", "name: gir-lb-dev", QD + "{addre
 edit("quorum-device-with-fencing-delay", "name: gir-lb-dev", QD + "{address: 10.20.1.13, create: true}\n    fencing: {delay_s: 5}",
      "gir-lb:cluster.fencing.delay_s")
 edit("quorum-device-algorithm-unknown", "name: gir-lb-dev", QD + "{address: 10.20.1.13, create: true, algorithm: 2nodelms}", f"{QD_KEY}.algorithm")
+NET = "gir-lb:network"
+edit_overlay("overlay-vip-inside-vpc", "vip: 192.168.20.50", "vip: 10.20.3.50", f"{NET}.vip")
+edit_overlay("overlay-vip-link-local", "vip: 192.168.20.50", "vip: 169.254.20.50", f"{NET}.vip")
+edit_overlay("overlay-route-tables-empty", "route_table_ids: [rtb-0a1b2c3d4e5f60718, rtb-0a1b2c3d4e5f60729]", "route_table_ids: []",
+             f"{NET}.route_table_ids")
+edit_overlay("overlay-route-table-bad-id", "rtb-0a1b2c3d4e5f60718,", "'rtb-1; id',", f"{NET}.route_table_ids[0]")
+edit_overlay("overlay-without-second-subnet", "    second_subnet: {id: subnet-0a1b2c3d4e5f60729, cidr: 10.20.2.0/24}\n", "",
+             f"{NET}.second_subnet")
+edit_overlay("overlay-second-subnet-is-the-first", "{id: subnet-0a1b2c3d4e5f60729,", "{id: subnet-0a1b2c3d4e5f60718,",
+             f"{NET}.second_subnet")
+edit_overlay("overlay-vpc-not-holding-subnets", "vpc_cidr: 10.20.0.0/16", "vpc_cidr: 10.20.0.0/23", f"{NET}.vpc_cidr")
+edit_overlay("overlay-node-b-in-first-subnet", "ip: 10.20.2.12", "ip: 10.20.1.12", "gir-lb:cluster.nodes[1].ip")
+edit("route-tables-without-overlay", "vip: 10.20.1.50", "vip: 10.20.1.50\n    route_table_ids: [rtb-0a1b2c3d4e5f60718]",
+     f"{NET}.route_table_ids")
 edit("httpd-port-ssh", "max_agents: 200", "max_agents: 200\n    port: 22", "gir-lb:httpd.port")
 edit("httpd-port-zero", "max_agents: 200", "max_agents: 200\n    port: 0", "gir-lb:httpd.port")
 edit("httpd-port-too-big", "max_agents: 200", "max_agents: 200\n    port: 70000", "gir-lb:httpd.port")
