@@ -1,8 +1,15 @@
-"""Runs the real awsvip and fence_aws against an in-process moto that enforces IAM, with the
-credentials of IAM users whose only permissions are the program's policy (blueprint.iam) or
-variants of it. Writes every step's result as JSON for tests/tools/test_iam_agents.py.
+"""Runs the real awsvip, aws-vpc-move-ip and fence_aws against an in-process moto that enforces
+IAM, with the credentials of IAM users whose only permissions are the program's policy
+(blueprint.iam) or variants of it. Writes every step's result as JSON for
+tests/tools/test_iam_agents.py.
 
-Meant to run inside an empty network namespace (`unshare -n`, only lo up): moto, the IMDS
+Two stacks share the one moto: base_config's (vip_mode aws: awsvip, fence_aws) and
+stacks/Pulumi.dev-multi-az.yaml with moto's IDs (vip_mode overlay: aws-vpc-move-ip), each in a VPC
+of its own. The overlay nodes' primary interfaces are a veth pair made here, eth0 with node B's
+MAC and eth1 with node A's: aws-vpc-move-ip reads the MAC from /sys/class/net/<interface>.
+
+Meant to run inside an empty network namespace with its own sysfs (`unshare -n -m`, sysfs mounted
+on /sys, only lo up; it refuses to run where any other interface exists): moto, the IMDS
 stand-ins and the agents all talk over 127.0.0.1, and anything aimed elsewhere (a missed
 169.254.169.254) fails locally. Usage: python tests/iam_world.py OUT.json
 """
@@ -23,8 +30,10 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(REPO)]
 
-# Before moto is imported: the setup calls below are the only unauthenticated ones.
-SETUP_CALLS = 23
+# Before moto is imported: the setup calls below are the only unauthenticated ones. vip_mode aws:
+# VPC, subnet, 2 instances, describe, 6 users x 3 IAM calls = 23; overlay: VPC, 2 subnets, 2 route
+# tables, 2 instances, describe, 2 routes, 4 users x 3 IAM calls = 22.
+SETUP_CALLS = 45  # tests/tools/test_iam_agents.py checks the same number
 os.environ["INITIAL_NO_AUTH_ACTION_COUNT"] = str(SETUP_CALLS)
 
 import boto3  # noqa: E402
@@ -33,10 +42,12 @@ from moto.server import ThreadedMotoServer  # noqa: E402
 from blueprint.iam import agent_policy  # noqa: E402
 from blueprint.stack_config import parse_settings  # noqa: E402
 from lab.ec2_emulator import Identity, imds_server, launch, moto_projection  # noqa: E402
-from tests.conftest import base_config  # noqa: E402
+from tests.conftest import base_config, stack_config  # noqa: E402
 
 ACCOUNT = "123456789012"  # moto's default account: the users below live in it
 AWSVIP = "/usr/lib/ocf/resource.d/heartbeat/awsvip"
+MOVE_IP = "/usr/lib/ocf/resource.d/heartbeat/aws-vpc-move-ip"
+OVERLAY_STACK = "dev-multi-az"
 FENCE_AWS = "/usr/sbin/fence_aws"
 VENV_BIN = Path(sys.executable).parent
 # fence_aws runs unmodified on Debian's python3 and fencing library, with the venv's boto3 first
@@ -106,6 +117,8 @@ class World:
             tag_map = {t["Key"]: t["Value"] for t in inst.get("Tags", [])}
             n.update(eni=eni["NetworkInterfaceId"], mac=eni["MacAddress"], subnet=eni["SubnetId"], tags=tag_map)
 
+        overlay = self.build_overlay(ec2)
+
         self.policy = agent_policy(self.settings, ACCOUNT)
         granted = moto_projection(self.policy)
         self.policies = {
@@ -117,17 +130,24 @@ class World:
             "observer": {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]},
         }
         self.keys = {}
-        for name, doc in self.policies.items():
+        for name, doc in (self.policies | self.overlay_policies).items():
             iam.create_user(UserName=name)
             iam.put_user_policy(UserName=name, PolicyName="agents", PolicyDocument=json.dumps(doc))
             key = iam.create_access_key(UserName=name)["AccessKey"]
             self.keys[name] = (key["AccessKeyId"], key["SecretAccessKey"])
+            # once, here: the tracks run side by side and must never read a half-written file
+            (self.work / f"credentials-{name}").write_text(
+                f"[default]\naws_access_key_id = {key['AccessKeyId']}\naws_secret_access_key = {key['SecretAccessKey']}\n"
+            )
+        (self.work / "config").write_text(f"[default]\nregion = {self.region}\noutput = text\n")
         if self.setup_calls != SETUP_CALLS:
             raise RuntimeError(f"setup made {self.setup_calls} calls, INITIAL_NO_AUTH_ACTION_COUNT is {SETUP_CALLS}")
         self.observer = self.client("ec2", self.keys["observer"])
-        self.imds_log: dict[str, list] = {n["name"]: [] for n in self.nodes}
+        self.imds_log: dict[str, list] = {n["name"]: [] for n in self.nodes + self.overlay_nodes}
         self.imds = {}
-        for n in self.nodes:  # one stand-in per node, reached through http_proxy: it always answers as that node
+        for n in (
+            self.nodes + self.overlay_nodes
+        ):  # one stand-in per node, reached through http_proxy: it always answers as that node
             who = Identity(n["instance_id"], n["mac"], n["eni"], n["ip"])
             log = self.imds_log[n["name"]]
             self.imds[n["name"]] = imds_server(("127.0.0.1", 0), lambda _addr, who=who: who, lambda e, log=log: log.append(e))
@@ -138,7 +158,66 @@ class World:
             "vip": str(self.settings.network.vip),
             "policies": self.policies,
             "setup_calls": self.setup_calls,
+            "overlay": overlay | {"policies": self.overlay_policies},
         }
+
+    def build_overlay(self, ec2) -> dict:
+        """The overlay stack as the program deploys it: a VPC, a subnet per node in two AZs, the
+        two route tables the stack names, each with the route VIP/32 -> node A's ENI (aws.ec2.Route;
+        the agent only ever replaces it). The stack file's IDs are replaced by moto's."""
+        cfg = stack_config(OVERLAY_STACK)
+        net = cfg["network"]
+        vpc = ec2.create_vpc(CidrBlock=net["vpc_cidr"])["Vpc"]["VpcId"]
+        cidrs = [net["subnet_cidr"], net["second_subnet"]["cidr"]]
+        subnets = [
+            ec2.create_subnet(VpcId=vpc, CidrBlock=cidr, AvailabilityZone=f"{self.region}{az}")["Subnet"]["SubnetId"]
+            for cidr, az in zip(cidrs, "ab", strict=True)
+        ]
+        tables = [ec2.create_route_table(VpcId=vpc)["RouteTable"]["RouteTableId"] for _ in net["route_table_ids"]]
+        net.update(subnet_id=subnets[0], route_table_ids=tables)
+        net["second_subnet"]["id"] = subnets[1]
+        self.overlay_settings = s = parse_settings(cfg, source="iam_world")
+        assert s.network.vip_mode == "overlay" and s.fencing and s.network.region == self.region
+        nodes = []
+        for i, node in enumerate(s.cluster.nodes):
+            inst = launch(ec2, s.network.node_subnet(i)[0], node.name, str(node.ip), s.cluster.name)
+            nodes.append({"name": node.name, "ip": str(node.ip), "instance_id": inst["InstanceId"]})
+        reservations = ec2.describe_instances(InstanceIds=[n["instance_id"] for n in nodes])["Reservations"]
+        by_id = {i["InstanceId"]: i for r in reservations for i in r["Instances"]}
+        for n, interface in zip(nodes, ("eth1", "eth0"), strict=True):  # node B's is eth0: the agent's default
+            eni = by_id[n["instance_id"]]["NetworkInterfaces"][0]
+            n.update(eni=eni["NetworkInterfaceId"], mac=eni["MacAddress"], subnet=eni["SubnetId"], interface=interface)
+        for table in tables:
+            ec2.create_route(RouteTableId=table, DestinationCidrBlock=f"{s.network.vip}/32", NetworkInterfaceId=nodes[0]["eni"])
+        self.overlay_nodes = nodes
+        self.overlay_policy = agent_policy(s, ACCOUNT)
+        granted = moto_projection(self.overlay_policy)
+        self.overlay_policies = {
+            "overlay-verbatim": self.overlay_policy,
+            "overlay-granted": granted,
+            "no-replace": without(granted, "ec2:ReplaceRoute"),
+            "no-describe-routes": without(granted, "ec2:DescribeRouteTables"),
+        }
+        return {"vpc": vpc, "subnets": subnets, "route_tables": tables, "vip": str(s.network.vip), "nodes": nodes}
+
+    def plug_overlay_interfaces(self) -> None:
+        """The overlay nodes' primary interfaces: a veth pair, each end with its node's MAC in moto.
+        Only in an empty namespace (anywhere else eth0 may be a real interface), with a sysfs of its
+        own: the agent reads the MAC from /sys/class/net, which otherwise shows the host's."""
+        links = subprocess.run(["ip", "-o", "link", "show"], check=True, capture_output=True, text=True).stdout
+        if (found := sorted(line.split(":")[1].strip() for line in links.splitlines())) != ["lo"]:
+            raise RuntimeError(f"not in an empty network namespace (interfaces: {found}): run under unshare -n")
+        if (seen := sorted(os.listdir("/sys/class/net"))) != ["lo"]:
+            raise RuntimeError(f"/sys is not this namespace's (it shows {seen}): unshare -m too, and mount sysfs on /sys")
+        a, b = self.overlay_nodes
+        commands = [
+            ["ip", "link", "add", b["interface"], "type", "veth", "peer", "name", a["interface"]],
+            *(["ip", "link", "set", n["interface"], "address", n["mac"], "up"] for n in (a, b)),
+        ]
+        for cmd in commands:
+            subprocess.run(cmd, check=True, capture_output=True, text=True)
+        for n in (a, b):
+            assert Path(f"/sys/class/net/{n['interface']}/address").read_text().strip() == n["mac"], n
 
     # --- ground truth, read with the observer's keys
     def vip_on(self) -> list[str]:
@@ -152,27 +231,44 @@ class World:
         }
         return [n["name"] for n in self.nodes if n["eni"] in holders]
 
+    def routes(self) -> dict[str, str | None]:
+        """Per named route table: the node whose ENI its route to the VIP names (or that ENI, or None)."""
+        vip = f"{self.overlay_settings.network.vip}/32"
+        by_eni = {n["eni"]: n["name"] for n in self.overlay_nodes}
+        found = self.observer.describe_route_tables(RouteTableIds=[str(t) for t in self.overlay_settings.network.route_table_ids])
+        out: dict[str, str | None] = {}
+        for table in found["RouteTables"]:
+            eni = next((r.get("NetworkInterfaceId") for r in table["Routes"] if r.get("DestinationCidrBlock") == vip), None)
+            out[table["RouteTableId"]] = by_eni.get(eni, eni) if eni else None
+        return out
+
+    def vip_local(self) -> list[str]:
+        """The overlay nodes whose interface holds the VIP (this namespace's addresses)."""
+        shown = subprocess.run(
+            ["ip", "-o", "-4", "addr", "show", "to", str(self.overlay_settings.network.vip)],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
+        interfaces = {line.split()[1].split("@")[0] for line in shown.splitlines()}
+        return [n["name"] for n in self.overlay_nodes if n["interface"] in interfaces]
+
     def state(self, node: dict) -> str:
         r = self.observer.describe_instances(InstanceIds=[node["instance_id"]])["Reservations"]
         return r[0]["Instances"][0]["State"]["Name"]
 
     # --- the agents
     def env(self, user: str, node: dict) -> dict[str, str]:
-        creds = self.work / f"credentials-{user}"
-        key, secret = self.keys[user]
-        creds.write_text(f"[default]\naws_access_key_id = {key}\naws_secret_access_key = {secret}\n")
-        config = self.work / "config"
-        config.write_text(f"[default]\nregion = {self.region}\noutput = text\n")
         port = self.imds[node["name"]].server_address[1]
         return {
             "PATH": "/usr/sbin:/usr/bin:/sbin:/bin",
             "HOME": str(self.work),
             "LANG": "C.UTF-8",
-            "AWS_SHARED_CREDENTIALS_FILE": str(creds),
-            "AWS_CONFIG_FILE": str(config),
+            "AWS_SHARED_CREDENTIALS_FILE": str(self.work / f"credentials-{user}"),
+            "AWS_CONFIG_FILE": str(self.work / "config"),
             "AWS_ENDPOINT_URL": self.endpoint,
             "AWS_EC2_METADATA_DISABLED": "true",
-            # curl (awsvip) and requests (fence_aws) reach "169.254.169.254" through this proxy:
+            # curl (awsvip, aws-vpc-move-ip) and requests (fence_aws) reach "169.254.169.254" through this proxy:
             "http_proxy": f"http://127.0.0.1:{port}",
             "no_proxy": "127.0.0.1,localhost",
         }
@@ -196,6 +292,26 @@ class World:
         }
         result = self.run([AWSVIP, action], env)
         result.update(agent="awsvip", user=user, node=node["name"], action=action, vip_on=self.vip_on())
+        return result
+
+    def move_ip(self, user: str, node: dict, action: str) -> dict:
+        """aws-vpc-move-ip with the parameters the cluster renders (templates/cluster/common/
+        resources.sh.j2), on this node's interface (the CIB says eth0: here node A's is eth1)."""
+        net = self.overlay_settings.network
+        env = self.env(user, node) | {
+            "OCF_ROOT": "/usr/lib/ocf",
+            "OCF_RESOURCE_INSTANCE": "virtual_ip",
+            "OCF_RESKEY_ip": str(net.vip),
+            "OCF_RESKEY_routing_table": ",".join(str(t) for t in net.route_table_ids),
+            "OCF_RESKEY_interface": node["interface"],
+            "OCF_RESKEY_monapi": "true",
+            "OCF_RESKEY_lookup_type": "NetworkInterfaceId",
+            "OCF_RESKEY_region": net.region,
+            "OCF_RESKEY_awscli": str(VENV_BIN / "aws"),
+        }
+        result = self.run([MOVE_IP, action], env)
+        result.update(agent="aws-vpc-move-ip", user=user, node=node["name"], action=action)
+        result.update(routes=self.routes(), vip_local=self.vip_local())
         return result
 
     def fence(self, user: str, by: dict, target: dict, action: str) -> dict:
@@ -240,6 +356,42 @@ def fence_track(w: World) -> dict[str, dict]:
     return steps
 
 
+def overlay_track(w: World) -> dict[str, dict]:
+    """aws-vpc-move-ip moving the overlay VIP to node B. Its steps share the route tables: one
+    after the other, save where a group only reads (refused starts, monitors)."""
+    a, b = w.overlay_nodes
+    steps: dict[str, dict] = {}
+
+    def side_by_side(*calls: tuple[str, str, dict, str]) -> None:
+        with ThreadPoolExecutor(len(calls)) as pool:
+            done = {f"{user}/move-ip-{label}": pool.submit(w.move_ip, user, node, action) for user, label, node, action in calls}
+            steps.update({name: f.result(timeout=2 * AGENT_TIMEOUT) for name, f in done.items()})
+
+    steps["overlay/deployed"] = {"routes": w.routes(), "vip_local": w.vip_local()}
+    # Refused starts: the routes stay on node A's ENI.
+    side_by_side(("no-replace", "start", b, "start"), ("overlay-verbatim", "start", b, "start"))
+    # Without DescribeRouteTables: a start, then a stop, as pacemaker would after the failed start.
+    side_by_side(("no-describe-routes", "start", b, "start"))
+    side_by_side(("no-describe-routes", "stop-after-start", b, "stop"))
+    # Back to what the program deploys (with the observer's keys and ip, not the agent).
+    for table in w.overlay_settings.network.route_table_ids:
+        vip = f"{w.overlay_settings.network.vip}/32"
+        w.observer.replace_route(RouteTableId=str(table), DestinationCidrBlock=vip, NetworkInterfaceId=a["eni"])
+    subprocess.run(["ip", "addr", "flush", "dev", b["interface"], "to", vip], check=True)
+    steps["overlay/reset"] = {"routes": w.routes(), "vip_local": w.vip_local()}
+    # The program's policy: node B takes the VIP over.
+    side_by_side(("overlay-granted", "monitor-before", b, "monitor"))
+    side_by_side(("overlay-granted", "start", b, "start"))
+    side_by_side(
+        ("overlay-granted", "monitor-started", b, "monitor"),
+        ("overlay-granted", "monitor-node-a", a, "monitor"),
+        ("no-describe-routes", "monitor-started", b, "monitor"),
+    )
+    side_by_side(("overlay-granted", "stop", b, "stop"))
+    side_by_side(("overlay-granted", "monitor-stopped", b, "monitor"))
+    return steps
+
+
 def scenario(w: World) -> dict:
     steps: dict[str, dict] = {}
     # Enforcement is on: the granted user cannot call what its policy does not name.
@@ -248,10 +400,11 @@ def scenario(w: World) -> dict:
         steps["granted/unlisted-call"] = {"refused": False}
     except Exception as e:  # botocore's ClientError
         steps["granted/unlisted-call"] = {"refused": True, "error": str(e)}
-    # The VIP on node A's ENI, the VIP on node B's (moto lets both hold it) and the fencing of
-    # node B (its instance state, which awsvip never reads) are independent: run side by side.
-    with ThreadPoolExecutor(3) as pool:
-        tracks = [pool.submit(track, w) for track in (vip_track, refused_vip_track, fence_track)]
+    # The VIP on node A's ENI, the VIP on node B's (moto lets both hold it), the fencing of node B
+    # (its instance state, which awsvip never reads) and the overlay stack (its own VPC, instances
+    # and interfaces) are independent: run side by side.
+    with ThreadPoolExecutor(4) as pool:
+        tracks = [pool.submit(track, w) for track in (vip_track, refused_vip_track, fence_track, overlay_track)]
         for track in tracks:
             steps.update(track.result(timeout=10 * AGENT_TIMEOUT))
     return steps
@@ -282,8 +435,10 @@ def main() -> None:
         w = World(Path(tmp))
         try:
             world = w.build()
+            w.plug_overlay_interfaces()
             steps = scenario(w)
             world.update(steps=steps, imds=w.imds_log, moto_verdicts=moto_verdicts(w.policy))
+            world["overlay"]["moto_verdicts"] = moto_verdicts(w.overlay_policy)
         finally:
             for server in getattr(w, "imds", {}).values():
                 server.shutdown()
