@@ -21,6 +21,7 @@ from components.program import ERROR_SHOWN_EXIT_CODE, SettingsRefused
 from harness import pulumi_mocks as pulumi_harness
 from harness.pulumi_mocks import Ec2Instance, host_private_key, host_public_key, plain, run
 from tests.conftest import REPO
+from tests.unit.test_pulumi import SECOND_SUBNET
 
 SSH_KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nPROGRAM-SSH-KEY\n-----END OPENSSH PRIVATE KEY-----\n"
 
@@ -32,7 +33,7 @@ def engine_config(stack: str, **extra) -> dict[str, str]:
     return {k: v if isinstance(v, str) else json.dumps(v) for k, v in config.items()}
 
 
-def run_program(config: dict[str, str], secret_keys=(), monkeypatch=None, subnet=None, instances=None):
+def run_program(config: dict[str, str], secret_keys=(), monkeypatch=None, subnet=None, instances=None, subnets=None):
     set_all_config(config, list(secret_keys))
     exports: dict = {}
     monkeypatch.setattr(pulumi, "export", lambda name, value: exports.__setitem__(name, value))
@@ -43,7 +44,7 @@ def run_program(config: dict[str, str], secret_keys=(), monkeypatch=None, subnet
         return pulumi.Output.from_input(exports).apply(resolved.update)
 
     try:
-        monitor, _ = run(build, subnet=subnet, stack=config["gir-lb:environment"], instances=instances)
+        monitor, _ = run(build, subnet=subnet, stack=config["gir-lb:environment"], instances=instances, subnets=subnets)
     finally:
         set_all_config({}, [])
     return monitor.registered, resolved
@@ -67,6 +68,15 @@ def test_program_builds_the_dev_stack_and_exports_what_gir_needs(monkeypatch):
     ssh = [r for r in resources if r.type == "command:remote:Command"][0].inputs["connection"]
     assert rpc.is_rpc_secret(ssh)
     assert "arbiter_address" not in exports  # no quorum device
+
+
+def test_an_overlay_stack_exports_its_vip_outside_the_vpc_and_a_node_in_each_subnet(monkeypatch):
+    config = engine_config("dev-multi-az", ssh_private_key=SSH_KEY)
+    resources, exports = run_program(config, ["gir-lb:ssh_private_key"], monkeypatch, subnets=[SECOND_SUBNET])
+    assert exports["vip"] == "192.168.20.50" and exports["base_url"] == "https://192.168.20.50"
+    assert exports["private_ips"] == ["10.20.1.11", "10.20.2.12"]
+    assert exports["tenant_urls"]["t1"]["rps_url"] == "https://192.168.20.50/t1/rp/api"
+    assert sum(r.type == "aws:ec2/route:Route" for r in resources) == 2
 
 
 def test_a_stack_with_an_arbiter_builds_it_and_exports_its_address(monkeypatch):
