@@ -1,9 +1,11 @@
 """Failover downtime seen by a client: brings a lab up from `--stack` (lab: IPaddr2 alone, no
 fencing; lab-aws: awsvip + IPaddr2 and fence_aws against the EC2 emulator; lab-arbiter: lab-aws
-with a quorum device instead of the priority fencing delay), then `--runs` times
+with a quorum device instead of the priority fencing delay; lab-overlay: aws-vpc-move-ip and
+fence_aws, the nodes in two subnets behind the lab's VPC router), then `--runs` times
 each of `--kinds` (node: the active node loses power; httpd: SIGKILL of its httpd; split: the link
-between the nodes is cut), each under one request to the VIP every 100 ms (new connection, 1 s
-timeout). Writes every probe row (CSV: run, kind, sent at, status, latency, the node that
+between the nodes is cut; az, overlay only: the active node loses power and its subnet is cut off
+at the router at the same moment), each under one request to the VIP every 100 ms (new
+connection, 1 s timeout). Writes every probe row (CSV: run, kind, sent at, status, latency, the node that
 proxied it), their picture (timelines.png) and a Markdown summary (medians and spread) to `--out`."""
 
 from __future__ import annotations
@@ -22,9 +24,9 @@ from .plot import failover_timelines
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench failover", description=__doc__)
-    parser.add_argument("--stack", default="lab", help="stacks/Pulumi.<stack>.yaml: lab, lab-aws or lab-arbiter")
+    parser.add_argument("--stack", default="lab", help="stacks/Pulumi.<stack>.yaml: lab, lab-aws, lab-arbiter or lab-overlay")
     parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--kinds", default="node,httpd", help="comma-separated: node, httpd, split")
+    parser.add_argument("--kinds", default="node,httpd", help="comma-separated: node, httpd, split, az")
     parser.add_argument("--out", type=Path, help="default: bench/results/failover-<stack>")
     parser.add_argument("--name", default=f"bench{os.getpid()}", help="lab name")
     args = parser.parse_args(argv)

@@ -1,4 +1,4 @@
-"""python -m lab up|status|down|failover [--node|--httpd|--split] [--name NAME] [--stack STACK]
+"""python -m lab up|status|down|failover [--node|--httpd|--split|--az] [--name NAME] [--stack STACK]
    python -m lab apply STACK_FILE     STACK_FILE's config as the lab's, then `pulumi up`
    python -m lab drift                does each node still run what the stack says (content hashes)?
    python -m lab replace NODE         `pulumi up --replace` of NODE's machine (fresh disk, same name and IP)
@@ -49,6 +49,9 @@ def main(argv: list[str] | None = None) -> int:
     kind.add_argument("--httpd", action="store_const", dest="kind", const="httpd", help="SIGKILL httpd on the active node")
     kind.add_argument(
         "--split", action="store_const", dest="kind", const="split", help="cut the link between the nodes (lab-aws)"
+    )
+    kind.add_argument(
+        "--az", action="store_const", dest="kind", const="az", help="the active node's AZ fails: power and subnet (lab-overlay)"
     )
     args = parser.parse_args(argv)
     try:

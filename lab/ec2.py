@@ -5,6 +5,7 @@ service answer, and what a lab node gets on its disk to reach them (LAB_ONLY). T
 from __future__ import annotations
 
 import importlib.util
+import ipaddress
 import sys
 from pathlib import Path
 
@@ -21,7 +22,8 @@ LAB_ONLY = {
     "EC2 API endpoint": f"moto at http://<subnet .240>:{API_PORT}, handed to the agents as AWS_ENDPOINT_URL"
     " in /etc/default/pacemaker (Pacemaker's environment file; the agents inherit it)",
     "instance metadata": f"IMDSv2 at {IMDS_IP} (token required) served from the ec2 box, reached by an on-link"
-    " route on each node; it tells each node its own instance id, MAC, ENI and role credentials",
+    " route on each node (vip_mode overlay: through the lab's VPC router); it tells each node its own instance"
+    " id, MAC, ENI and role credentials",
     "aws CLI": "/usr/bin/aws on the node runs awscli v1 from requirements-lab.txt: Debian 12's awscli 2.9"
     " ignores endpoint settings",
     "boto3 for fence_aws": "PYTHONPATH in /etc/default/pacemaker puts the venv's boto3 first: Debian 12's"
@@ -30,8 +32,20 @@ LAB_ONLY = {
 }
 
 
+def routed(s: Settings) -> bool:
+    """vip_mode overlay: the nodes in two subnets and the lab's boxes in a third, joined by the lab's
+    VPC router (lab/topology.py), instead of one L2 segment."""
+    return s.network.vip_mode == "overlay"
+
+
+def services_subnet(s: Settings) -> ipaddress.IPv4Network:
+    """Where the client, the fake members and the EC2 emulator live: the nodes' subnet, or on a
+    routed lab the first of client_cidrs (a subnet of its own, like the GIR servers' on AWS)."""
+    return s.network.client_cidrs[0] if routed(s) else s.network.subnet_cidr
+
+
 def api_ip(s: Settings) -> str:
-    return str(s.network.subnet_cidr.network_address + 240)
+    return str(services_subnet(s).network_address + 240)
 
 
 def endpoint(s: Settings) -> str:
@@ -40,7 +54,7 @@ def endpoint(s: Settings) -> str:
 
 def emulated(s: Settings) -> bool:
     """A lab stack that needs the EC2 emulator."""
-    return s.network.vip_mode == "aws" or s.fencing
+    return s.network.vip_mode != "l2" or s.fencing
 
 
 def missing() -> str | None:
@@ -62,6 +76,8 @@ def node_files(s: Settings) -> dict[str, tuple[str, int]]:
     return {"/etc/default/pacemaker": (pacemaker_env, 0o644), "/usr/bin/aws": (aws, 0o755)}
 
 
-def imds_route(node_ip: str) -> list[str]:
-    """The on-link route a node reaches the metadata service by (from its own address)."""
-    return ["ip", "route", "replace", f"{IMDS_IP}/32", "dev", "eth0", "src", node_ip]
+def imds_route(node_ip: str, via: str | None = None) -> list[str]:
+    """The route a node reaches the metadata service by (from its own address): on-link, or on a
+    routed lab through the router's address on the node's segment (`via`)."""
+    gateway = ["via", via] if via else []
+    return ["ip", "route", "replace", f"{IMDS_IP}/32", *gateway, "dev", "eth0", "src", node_ip]

@@ -11,7 +11,12 @@ Where moto is extended (EC2 semantics the failover depends on):
   * every VIP assignment and power change is written to <state>/ec2-history.jsonl, with the ENIs
     holding the VIP after it;
   * throttling on demand: while <state>/ec2-throttle holds N, every Nth EC2 call is answered
-    RequestLimitExceeded, as EC2 answers an account over its request rate (Lab.throttle_ec2).
+    RequestLimitExceeded, as EC2 answers an account over its request rate (Lab.throttle_ec2);
+  * vip_mode overlay: the route tables get the IDs the stack names (moto makes random ones) and the
+    VIP's route to nodes[0]'s ENI in each, as the Pulumi program creates them; every route
+    created, replaced or deleted for the VIP is written to the history with the ENI each named
+    table sends it to, and the lab's VPC router is set from route_table_ids[0] right after it
+    (lab/topology.py: the client's traffic follows that table).
 IAM is enforced on every call after the set-up: the nodes' credentials are those of a role whose
 only permissions are blueprint.iam.agent_policy (moto_projection says why Resource is "*").
 
@@ -151,16 +156,19 @@ def extend_moto(
     on_stop: Callable[[str], None] = lambda _id: None,
     on_start: Callable[[str], None] = lambda _id: None,
     throttle_every: Callable[[], int | None] = lambda: None,
+    on_route: Callable[[object, str | None], None] = lambda _backend, _cidr: None,
 ) -> None:
     """Gives moto EC2's reassignment semantics and calls on_stop/on_start with each instance id
     stopped or started (after moto changed its state); `record` gets every change. While
-    throttle_every() gives N, every Nth EC2 call is refused with RequestLimitExceeded. In-process:
-    call before serving."""
+    throttle_every() gives N, every Nth EC2 call is refused with RequestLimitExceeded. on_route
+    gets the backend and the destination of every route created, replaced or deleted (after the
+    change, one at a time). In-process: call before serving."""
     # moto: optional, imported here (see the module's docstring)
     from moto.core.utils import camelcase_to_underscores
     from moto.ec2.exceptions import EC2ClientError
     from moto.ec2.models.elastic_network_interfaces import NetworkInterfaceBackend
     from moto.ec2.models.instances import InstanceBackend
+    from moto.ec2.models.route_tables import RouteBackend
     from moto.ec2.responses import EC2Response
     from moto.ec2.responses.elastic_network_interfaces import ElasticNetworkInterfaces
 
@@ -215,6 +223,18 @@ def extend_moto(
             on_start(instance_id)
         return done
 
+    create_route, replace_route, delete_route = RouteBackend.create_route, RouteBackend.replace_route, RouteBackend.delete_route
+
+    def route_changer(change):
+        def changed(self, *args, **kwargs):
+            with route_lock:
+                route = change(self, *args, **kwargs)
+                on_route(self, route.destination_cidr_block)
+            return route
+
+        changed.__name__ = change.__name__
+        return changed
+
     call_action = EC2Response.call_action
     calls = itertools.count(1)
 
@@ -233,14 +253,41 @@ def extend_moto(
 
     throttled_call_action.__name__ = "call_action"
     lock = threading.Lock()  # one address move at a time, as EC2 serialises them
+    route_lock = threading.RLock()  # one route change at a time (a table's local route is made inside another call)
     for owner, replacement in (
         (EC2Response, throttled_call_action),
         (ElasticNetworkInterfaces, assign_private_ip_addresses),
         (NetworkInterfaceBackend, unassign_private_ip_addresses),
         (InstanceBackend, stop_instances),
         (InstanceBackend, start_instances),
+        (RouteBackend, route_changer(create_route)),
+        (RouteBackend, route_changer(replace_route)),
+        (RouteBackend, route_changer(delete_route)),
     ):
         setattr(owner, replacement.__name__, replacement)
+
+
+def vip_targets(backend, tables: list[str], vip: str) -> dict[str, str | None]:
+    """Per route table: the ENI its route to `vip`/32 sends it to (None: no such route)."""
+    out: dict[str, str | None] = {}
+    for table in tables:
+        route = next((r for r in backend.route_tables[table].routes if r.destination_cidr_block == f"{vip}/32"), None)
+        out[table] = route.interface.id if route is not None and route.interface is not None else None
+    return out
+
+
+def create_route_table(ec2, vpc: str, table_id: str) -> None:
+    """A route table with the ID the stack names: moto draws one at random, so its draw is replaced
+    for this one call (the emulator makes its tables before it serves anyone)."""
+    from moto.ec2.models import route_tables  # optional (see the module's docstring)
+
+    draw = route_tables.random_route_table_id
+    route_tables.random_route_table_id = lambda: table_id
+    try:
+        made = ec2.create_route_table(VpcId=vpc)["RouteTable"]["RouteTableId"]
+    finally:
+        route_tables.random_route_table_id = draw
+    assert made == table_id, made
 
 
 def launch(ec2, subnet: str, name: str, ip: str, cluster: str) -> dict:
@@ -295,6 +342,24 @@ class Emulator:
 
         threading.Thread(target=boot, daemon=True).start()
 
+    def route_changed(self, backend, cidr: str | None) -> None:
+        """A route was created, replaced or deleted (one at a time): for the VIP's, the history gets
+        where each named table sends it now, and the lab's router follows route_table_ids[0]."""
+        net = self.s.network
+        if cidr != f"{net.vip}/32" or not net.route_table_ids:
+            return
+        tables = [str(t) for t in net.route_table_ids]
+        if any(t not in backend.route_tables for t in tables):  # the tables are being made
+            return
+        targets = vip_targets(backend, tables, str(net.vip))
+        self.record({"event": "route", "targets": targets})
+        eni = targets[tables[0]]
+        via = backend.enis[eni].private_ip_address if eni else None
+        try:
+            Topology(self.state, self.s).set_router_vip_route(via)
+        except Exception as exc:  # the API call stands: say it in the history
+            self.record({"event": "router-failed", "via": via, "error": str(exc)[-500:]})
+
     def throttle_every(self) -> int | None:
         try:
             return int((self.state / "ec2-throttle").read_text())
@@ -348,17 +413,32 @@ class Emulator:
         from moto.backends import get_backend
 
         ec2, iam = self.client("ec2"), self.client("iam")
-        vpc = ec2.create_vpc(CidrBlock=str(self.s.network.subnet_cidr.supernet(new_prefix=16)))["Vpc"]["VpcId"]
-        subnet = ec2.create_subnet(VpcId=vpc, CidrBlock=str(self.s.network.subnet_cidr))["Subnet"]["SubnetId"]
+        net = self.s.network
+        vpc_cidr = net.vpc_cidr or net.subnet_cidr.supernet(new_prefix=16)
+        vpc = ec2.create_vpc(CidrBlock=str(vpc_cidr))["Vpc"]["VpcId"]
+        # one subnet per node subnet (overlay: two, in two AZs)
+        cidrs = list(dict.fromkeys(net.node_subnet(i)[1] for i in range(len(self.s.cluster.nodes))))
+        subnets = {
+            cidr: ec2.create_subnet(VpcId=vpc, CidrBlock=str(cidr), AvailabilityZone=f"{self.region}{'abc'[k]}")["Subnet"][
+                "SubnetId"
+            ]
+            for k, cidr in enumerate(cidrs)
+        }
+        subnet = subnets[net.subnet_cidr]
         backend = get_backend("ec2")[ACCOUNT][self.region]
         nodes = []
         for i, node in enumerate(self.s.cluster.nodes):
-            inst = launch(ec2, subnet, node.name, str(node.ip), self.s.cluster.name)
+            inst = launch(ec2, subnets[net.node_subnet(i)[1]], node.name, str(node.ip), self.s.cluster.name)
             eni_id = inst["NetworkInterfaces"][0]["NetworkInterfaceId"]
             backend.enis[eni_id].mac_address = mac_of(str(node.ip))  # the lab node's eth0
             who = Identity(inst["InstanceId"], mac_of(str(node.ip)), eni_id, str(node.ip))
             self.by_ip[who.ip], self.index_of[who.instance_id] = who, i
             nodes.append({"name": node.name, "ip": who.ip, "instance_id": who.instance_id, "eni": eni_id, "mac": who.mac})
+        # overlay: the tables the stack names, each with the VIP's route to nodes[0]'s ENI (what the
+        # program's aws.ec2.Route makes; aws-vpc-move-ip only ever replaces it)
+        for table in net.route_table_ids:
+            create_route_table(ec2, vpc, str(table))
+            ec2.create_route(RouteTableId=str(table), DestinationCidrBlock=f"{net.vip}/32", NetworkInterfaceId=nodes[0]["eni"])
         lab_settings = self.s.model_copy(update={"network": self.s.network.model_copy(update={"subnet_id": subnet})})
         policy = agent_policy(lab_settings, ACCOUNT)
         # On AWS the EC2 service assumes the role for the instance profile; here the emulator does.
@@ -381,6 +461,8 @@ class Emulator:
             "region": self.region,
             "vpc": vpc,
             "subnet": subnet,
+            "subnets": {str(cidr): subnet_id for cidr, subnet_id in subnets.items()},
+            "route_tables": [str(t) for t in net.route_table_ids],
             "nodes": nodes,
             "role": self.role_arn,
             "policy": policy,
@@ -392,7 +474,7 @@ class Emulator:
         from moto.server import ThreadedMotoServer  # optional (see the module's docstring)
 
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
-        extend_moto(self.record, self.power_off, self.power_on, self.throttle_every)
+        extend_moto(self.record, self.power_off, self.power_on, self.throttle_every, self.route_changed)
         server = ThreadedMotoServer(ip_address="0.0.0.0", port=API_PORT, verbose=False)
         server.start()
         world = self.build()

@@ -31,12 +31,12 @@ from .world import REPO, LabWorld
 class Failover:
     """One failover as the client and EC2 saw it."""
 
-    kind: str  # node, httpd or split
+    kind: str  # node, httpd, split or az
     active: str  # the node that was serving
     at: float  # when the failure was caused (epoch s)
     downtime: float | None  # see probing.downtime
     rows: list[ProbeRow]  # every probe of the VIP
-    ec2: list[dict]  # the emulator's history from then on (lab-aws)
+    ec2: list[dict]  # the emulator's history from then on (lab-aws, lab-overlay)
     serving_on: str | None  # where webserver runs afterwards
 
 
@@ -67,8 +67,31 @@ class Lab(LabWorld):
         return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
 
     def ec2_moves(self, since: float) -> list[dict]:
-        """What EC2 did to the pair since then: VIP assignments and power changes."""
-        return [e for e in self.ec2_history() if e["t"] >= since and e["event"] in ("assign", "unassign", "stop", "start")]
+        """What EC2 did to the pair since then: VIP assignments, VIP routes (overlay) and power changes."""
+        moves = ("assign", "unassign", "route", "stop", "start")
+        return [e for e in self.ec2_history() if e["t"] >= since and e["event"] in moves]
+
+    def vip_routes(self) -> dict[str, str | None]:
+        """vip_mode overlay, asked of the EC2 API (describe-route-tables, as an admin): per named
+        route table, the ENI its route to the VIP goes to (None: no such route)."""
+        world = self.ec2_world
+        if world is None or not world.get("route_tables"):
+            raise LabError("the VIP has EC2 routes only on a stack with vip_mode overlay")
+        code = (
+            "import boto3, json, sys; vip = sys.argv[6] + '/32'; tables = boto3.client('ec2', endpoint_url=sys.argv[1],"
+            " region_name=sys.argv[2], aws_access_key_id=sys.argv[3], aws_secret_access_key=sys.argv[4])"
+            ".describe_route_tables(RouteTableIds=sys.argv[5].split(','))['RouteTables'];"
+            " print(json.dumps({t['RouteTableId']: next((r.get('NetworkInterfaceId') for r in t['Routes']"
+            " if r.get('DestinationCidrBlock') == vip), None) for t in tables}))"
+        )
+        args = [world["endpoint"], world["region"], *world["admin_keys"], ",".join(world["route_tables"])]
+        done = self.box("ec2").run(sys.executable, "-c", code, *args, str(self.settings.network.vip), net_only=True, check=True)
+        found = json.loads(done.stdout)
+        return {t: found.get(t) for t in world["route_tables"]}
+
+    def router_vip_route(self) -> str | None:
+        """vip_mode overlay: the address the lab's VPC router sends the VIP's traffic to."""
+        return self.topology.router_vip_route()
 
     # ---- day 2: changes and replacements through `pulumi up` ---------------------------------------
 
@@ -275,11 +298,24 @@ class Lab(LabWorld):
 
     def cut_cluster_link(self, cut: bool = True) -> None:
         """Each running node drops (or again reaches) the other's address: both stay up and reachable
-        from the client and EC2, only the link between them is gone."""
+        from the client and EC2, only the link between them is gone. Routed (overlay), the router
+        drops what goes between the nodes' subnets: a node booted meanwhile is cut off too."""
+        if self.topology.routed:
+            self.topology.cut("link", cut)
+            return
         for node, peer in zip(self.settings.cluster.nodes, reversed(self.settings.cluster.nodes), strict=True):
             box = self.box(node.name)
             if box.pid:
                 box.run("ip", "route", "add" if cut else "del", "blackhole", f"{peer.ip}/32", net_only=True)
+
+    def az_outage(self, name: str, out: bool = True) -> None:
+        """Node `name`'s availability zone fails (overlay): its subnet is cut off at the router and
+        the node loses power at the same moment; with `out=False` the subnet is joined again (the
+        node is as fencing left it: booted again by fence_aws's reboot, or off)."""
+        index = self.node_index(name)
+        self.topology.cut("segment", out, node=index)
+        if out:
+            self.power_cut(name)
 
     def wait_both_online(self, timeout: float = 120) -> None:
         names = " ".join(sorted(n.name for n in self.settings.cluster.nodes))
@@ -289,20 +325,23 @@ class Lab(LabWorld):
 
     def failover(self, kind: str) -> Failover:
         """Under a probe of the VIP every 100 ms: `node` cuts the active node's power, `httpd` SIGKILLs
-        its httpd, `split` cuts the link between the nodes (fencing must leave one). Measures, then
-        brings the lab back to two nodes serving."""
+        its httpd, `split` cuts the link between the nodes (fencing must leave one), `az` (overlay)
+        cuts the active node's power and its subnet at the router. Measures, then brings the lab
+        back to two nodes serving."""
         active_name = self.where("webserver")
         if not active_name:
             raise LabError("webserver is not running anywhere")
         if kind == "split" and not self.settings.fencing:
             raise LabError("a split without fencing leaves both nodes holding the VIP: run it on a fencing stack (lab-aws)")
+        if kind == "az" and not self.topology.routed:
+            raise LabError("an AZ outage needs the nodes in two subnets: run it on a vip_mode overlay stack (lab-overlay)")
         active = self.box(active_name)
         other = next(n.name for n in self.settings.cluster.nodes if n.name != active_name)
         probe = self.start_probe(max_seconds=180)
         time.sleep(1.0)
         at = time.time()
-        if kind == "node":
-            self.power_cut(active_name)
+        if kind in ("node", "az"):
+            self.az_outage(active_name) if kind == "az" else self.power_cut(active_name)
             wait_for(f"webserver on {other}", lambda: self.where("webserver") == other, 120, 0.3)
         elif kind == "httpd":
             for pid in [pid for pid, comm in active.processes() if comm == "apache2"]:
@@ -312,7 +351,7 @@ class Lab(LabWorld):
             wait_for("a node fenced", lambda: any(e["event"] == "stop" and e["t"] >= at for e in self.ec2_history()), 120, 0.3)
             wait_for("webserver on a node still up", lambda: (w := self.where("webserver")) and self.box(w).pid, 120, 0.5)
         else:
-            raise LabError(f"failover kind {kind!r}: node, httpd or split")
+            raise LabError(f"failover kind {kind!r}: node, httpd, split or az")
         if kind == "split":
             time.sleep(3.0)  # the probe keeps going past the fencing: a second owner would show here
             rows = probe.stop()
@@ -322,10 +361,17 @@ class Lab(LabWorld):
         result = Failover(
             kind, active_name, at, measured, rows, [e for e in self.ec2_history() if e["t"] >= at - 1], self.where("webserver")
         )
-        caused = {"node": f"cut the power of {active_name}", "httpd": f"killed httpd on {active_name}", "split": "cut the link"}
+        caused = {
+            "node": f"cut the power of {active_name}",
+            "httpd": f"killed httpd on {active_name}",
+            "split": "cut the link",
+            "az": f"cut the power and the subnet of {active_name}",
+        }
         took = "none" if measured == 0 else ("not recovered" if measured is None else f"{measured:.2f}s")
         say(f"failover --{kind}: {caused[kind]}; downtime {took}; webserver now on {result.serving_on}")
-        if kind == "node":
+        if kind in ("node", "az"):
+            if kind == "az":
+                self.az_outage(active_name, False)
             if not self.settings.fencing:  # with fencing, the survivor's fence_aws reboot powered it on
                 self.topology.boot_node(self.node_index(active_name))
             self.wait_both_online()

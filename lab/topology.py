@@ -1,8 +1,18 @@
 """The lab's boxes and their wiring: the switch (a bridge), the nodes (with their own disks and the
-systemctl/killall stand-ins), the fake members in the backends box, and the client box."""
+systemctl/killall stand-ins), the fake members in the backends box, and the client box.
+
+With vip_mode overlay the lab is routed (ec2.routed): the switch box holds one bridge per segment
+(the services subnet with the client, the fake members and the EC2 emulator; nodes[0]'s subnet;
+nodes[1]'s subnet) and routes between them as the VPC router does, from the .1 of each segment
+(the address AWS reserves for it), where every box's default route points. Its route to the VIP
+follows route_table_ids[0] of the EC2 emulator: the emulator sets it after every route it creates,
+replaces or deletes (lab/ec2_emulator.py), so the client's traffic goes where EC2's table says.
+Failures are cut at the router with policy rules (cut): the link between the nodes' subnets, or a
+whole subnet (an AZ outage)."""
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import select
 import shlex
@@ -42,6 +52,10 @@ AUTHORIZED_KEYS = "root/.ssh/authorized_keys"
 
 
 ARBITER = "arbiter"  # the box of the quorum device's arbiter (cluster.quorum_device), machine index 2
+# The router's policy rules (ip rule priorities) that cut traffic: the link between the nodes'
+# subnets (both directions), and a whole segment (what comes from it, what goes to it).
+CUT_LINK_PRIORITY = 100
+CUT_SEGMENT_PRIORITY = 110
 
 
 def machines(s: Settings) -> list[tuple[str, str]]:
@@ -97,29 +111,64 @@ class Topology:
         return [name for name, _ in machines(self.settings)] + ["backends", "client", *extra, "gateway", "switch"]
 
     @property
+    def routed(self) -> bool:
+        return ec2.routed(self.settings)
+
+    @property
+    def segments(self) -> dict[str, ipaddress.IPv4Network]:
+        """Bridge name -> subnet: the one segment, or on a routed lab the services subnet and each
+        node's subnet (see the module's docstring)."""
+        net = self.settings.network
+        if not self.routed:
+            return {"br0": net.subnet_cidr}
+        return {"br0": ec2.services_subnet(self.settings), "br1": net.node_subnet(0)[1], "br2": net.node_subnet(1)[1]}
+
+    def segment_of(self, ip: str) -> tuple[str, ipaddress.IPv4Network]:
+        """(bridge, subnet) of the segment holding `ip`."""
+        for bridge, net in self.segments.items():
+            if ipaddress.IPv4Address(ip) in net:
+                return bridge, net
+        raise LabError(f"{ip} is in none of the lab's subnets ({', '.join(map(str, self.segments.values()))})")
+
+    @staticmethod
+    def router_ip(net: ipaddress.IPv4Network) -> str:
+        """The router's address on a segment: its .1, as the VPC router's."""
+        return str(net.network_address + 1)
+
+    @property
     def prefix(self) -> int:
-        return self.settings.network.subnet_cidr.prefixlen
+        return self.segments["br0"].prefixlen
 
     @property
     def client_ip(self) -> str:
-        return str(self.settings.network.subnet_cidr.network_address + 250)
+        return str(self.segments["br0"].network_address + 250)
 
     @property
     def operator_ip(self) -> str:
         """The switch's own address: where the SSH gateway's connections to the nodes come from."""
-        return str(self.settings.network.subnet_cidr.broadcast_address - 1)
+        return str(self.segments["br0"].broadcast_address - 1)
 
     def reserved_problems(self) -> list[str]:
-        """Stack addresses that collide with the lab's own boxes."""
+        """Stack addresses that collide with the lab's own boxes (and, routed, a layout the router
+        cannot join: the services subnet must hold the fake members and be apart from the nodes')."""
         s = self.settings
         ours = {self.client_ip: "the client box", self.operator_ip: "the switch (SSH gateway)"}
         if ec2.emulated(s):
             ours[ec2.api_ip(s)] = "the EC2 emulator"
+        problems = []
+        if self.routed:
+            ours |= {self.router_ip(net): f"VPC router on {net}" for net in self.segments.values()}
+            services = self.segments["br0"]
+            if any(services.overlaps(net) for net in list(self.segments.values())[1:]):
+                why = f"{services} (the lab's services subnet) overlaps a node's subnet"
+                problems.append(f"gir-lb:network.client_cidrs[0]: {why}")
+            if ipaddress.IPv4Address(self.backend_ip) not in services:
+                problems.append(f"the fake members' {self.backend_ip} is outside the lab's services subnet {services}")
         used = {str(s.network.vip): "gir-lb:network.vip"}
         used |= {str(n.ip): f"gir-lb:cluster.nodes[{i}].ip" for i, n in enumerate(s.cluster.nodes)}
         if s.cluster.quorum_device:
             used[str(s.cluster.quorum_device.address)] = "gir-lb:cluster.quorum_device.address"
-        return [f"{key}: {ip} is the lab's {ours[ip]}" for ip, key in used.items() if ip in ours]
+        return problems + [f"{key}: {ip} is the lab's {ours[ip]}" for ip, key in used.items() if ip in ours]
 
     @property
     def backend_ip(self) -> str:
@@ -135,6 +184,7 @@ class Topology:
         switch = self.box("switch")
         port = f"p-{box.name}"[:15]
         mac = mac_of(ip)
+        bridge, net = self.segment_of(ip)
         switch.run("ip", "link", "del", port, net_only=True)
         switch.run(
             "ip",
@@ -153,9 +203,13 @@ class Topology:
             net_only=True,
             check=True,
         )
-        switch.run("ip", "link", "set", port, "master", "br0", "up", net_only=True, check=True)
-        box.run("ip", "addr", "add", f"{ip}/{self.prefix}", "dev", "eth0", net_only=True, check=True)
+        switch.run("ip", "link", "set", port, "master", bridge, "up", net_only=True, check=True)
+        box.run("ip", "addr", "add", f"{ip}/{net.prefixlen}", "dev", "eth0", net_only=True, check=True)
         box.run("ip", "link", "set", "eth0", "up", net_only=True, check=True)
+        if self.routed:
+            # onlink, no src: the ec2 box keeps it while its API address is off (set_ec2_reachable)
+            gateway = ("ip", "route", "replace", "default", "via", self.router_ip(net), "dev", "eth0", "onlink")
+            box.run(*gateway, net_only=True, check=True)
 
     def unplug(self, box: Box) -> None:
         self.box("switch").run("ip", "link", "set", f"p-{box.name}"[:15], "down", net_only=True)
@@ -164,8 +218,18 @@ class Topology:
         box = self.box(name)
         setup = "sysctl -qw net.ipv6.conf.all.disable_ipv6=1; ip link set lo up"
         if name == "switch":
-            setup += "; ip link add br0 type bridge stp_state 0 forward_delay 0; ip link set br0 up"
+            for bridge in self.segments:
+                setup += f"; ip link add {bridge} type bridge stp_state 0 forward_delay 0; ip link set {bridge} up"
             setup += f"; ip addr add {self.operator_ip}/{self.prefix} dev br0"
+            if self.routed:
+                for bridge, net in self.segments.items():
+                    setup += f"; ip addr add {self.router_ip(net)}/{net.prefixlen} dev {bridge}"
+                # a router: forwards, answers for a VIP whose route moved (no reverse-path check), sends no redirects
+                for key in ("ip_forward=1", "conf.all.rp_filter=0", "conf.default.rp_filter=0", "conf.all.send_redirects=0"):
+                    setup += f"; sysctl -qw net.ipv4.{key}"
+                # the metadata address is the ec2 box's own, on the services segment (as on AWS, a
+                # link-local service every subnet reaches; it answers while the API address is off)
+                setup += f"; ip route add {ec2.IMDS_IP}/32 dev br0"
         box.start(reaper_command(setup))
         if ip:
             self.plug(box, ip)
@@ -216,7 +280,7 @@ class Topology:
     def restart_sshd(self, index: int) -> None:
         """sshd reads its host key and config again (SIGHUP re-executes it)."""
         box = self.box(machines(self.settings)[index][0])
-        box.run("bash", "-c", "kill -HUP \"$(cat /run/sshd.pid)\"", check=True)
+        box.run("bash", "-c", 'kill -HUP "$(cat /run/sshd.pid)"', check=True)
 
     def start_gateway(self, forwards: list[tuple[str, int, str]]) -> Box:
         """The SSH gateway: a box in the host's network namespace (so it can listen on loopback)
@@ -227,7 +291,9 @@ class Topology:
         for address, port, target in forwards:
             # socat would read the colons of an inner address itself: the inner half is a script
             connect = self.state / f"gateway-{port}.sh"
-            connect.write_text(f"#!/bin/sh\nexec nsenter --net={switch_net} socat STDIO TCP:{target}:22,connect-timeout=5\n")
+            # from the switch's own address (in the stack's admin_cidrs; routed: not the router's)
+            tcp = f"TCP:{target}:22,connect-timeout=5,bind={self.operator_ip}"
+            connect.write_text(f"#!/bin/sh\nexec nsenter --net={switch_net} socat STDIO {tcp}\n")
             connect.chmod(0o700)
             listen = f"TCP-LISTEN:{port},bind={address},reuseaddr,fork"
             lines.append(f"socat {listen} EXEC:{connect} </dev/null >/dev/null 2>>{self.state}/gateway.log &")
@@ -248,13 +314,16 @@ class Topology:
             f"hostname {shlex.quote(name)}; mount -t tmpfs -o mode=0755 tmpfs /run;"
             " install -d -m 1777 /run/lock; install -d /run/resource-agents /run/systemctl-shim;"
             " mount -t tmpfs -o mode=1777 tmpfs /dev/shm;"
+            # its own /sys: /sys/class/net shows this box's eth0 (aws-vpc-move-ip reads its MAC there)
+            " mount -t sysfs sysfs /sys;"
             f" {overlays}; sysctl -qw net.ipv6.conf.all.disable_ipv6=1; ip link set lo up"
         )
         box = self.box(name)
         box.start(reaper_command(setup), namespaces=("--mount", "--uts", "--ipc", "--net"))
         self.plug(box, ip)
         if ec2.emulated(self.settings) and name != ARBITER:
-            box.run(*ec2.imds_route(ip), net_only=True, check=True)
+            via = self.router_ip(self.segment_of(ip)[1]) if self.routed else None
+            box.run(*ec2.imds_route(ip, via), net_only=True, check=True)
         # What a booted host starts by itself: sshd, pcsd where enabled, the cluster and its quorum
         # device once enabled, the exporters; on the arbiter qnetd.
         if (root / "etc.upper" / HOST_KEY.removeprefix("etc/")).exists():
@@ -275,9 +344,11 @@ class Topology:
         powers the nodes' boxes off and on."""
         box = self.start_simple_box("ec2", ec2.api_ip(self.settings))
         box.run("ip", "addr", "add", f"{ec2.IMDS_IP}/32", "dev", "eth0", net_only=True, check=True)
-        # The metadata service answers the nodes also while the API address is gone.
-        subnet = str(self.settings.network.subnet_cidr)
-        box.run("ip", "route", "add", subnet, "dev", "eth0", "metric", "1000", net_only=True, check=True)
+        # The metadata service answers the nodes also while the API address is gone (routed: by
+        # the default route, which plug made on-link).
+        if not self.routed:
+            subnet = str(self.settings.network.subnet_cidr)
+            box.run("ip", "route", "add", subnet, "dev", "eth0", "metric", "1000", net_only=True, check=True)
         with open(self.state / "ec2.log", "w") as log:
             proc = subprocess.Popen(
                 [*box.enter("-n"), sys.executable, "-m", "lab.ec2_emulator", str(self.state), str(stack_file)],
@@ -320,6 +391,59 @@ class Topology:
         self.box("ec2").run(
             "ip", "addr", verb, f"{ec2.api_ip(self.settings)}/{self.prefix}", "dev", "eth0", net_only=True, check=True
         )
+        if reachable and self.routed:  # the address's connected route is back: the gateway with it
+            self.box("ec2").run(
+                "ip",
+                "route",
+                "replace",
+                "default",
+                "via",
+                self.router_ip(self.segments["br0"]),
+                "dev",
+                "eth0",
+                "onlink",
+                net_only=True,
+                check=True,
+            )
+
+    # ---- the VPC router (routed labs) ------------------------------------------------------------
+
+    def router_vip_route(self) -> str | None:
+        """The address the router sends the VIP to (None: it has no route to it)."""
+        shown = self.box("switch").run("ip", "-o", "route", "show", "exact", f"{self.settings.network.vip}/32", net_only=True)
+        words = shown.stdout.split()
+        return words[words.index("via") + 1] if "via" in words else None
+
+    def set_router_vip_route(self, via: str | None) -> None:
+        """The router's route to the VIP goes to `via` (None: removed), as the emulator's table says."""
+        vip, switch = f"{self.settings.network.vip}/32", self.box("switch")
+        if via:
+            switch.run("ip", "route", "replace", vip, "via", via, net_only=True, check=True)
+        else:
+            switch.run("ip", "route", "del", vip, net_only=True)
+
+    def cut(self, what: str, cut: bool = True, node: int = 0) -> None:
+        """At the router, drops (or forwards again): `link`, every packet between the two nodes'
+        subnets; `segment`, every packet from or to node `node`'s subnet (its AZ gone). The
+        services subnet reaches both nodes' subnets throughout a link cut."""
+        if not self.routed:
+            raise LabError("the router cuts traffic only on a routed lab (vip_mode overlay)")
+        a, b = (str(self.segments[bridge]) for bridge in ("br1", "br2"))
+        bridge = ("br1", "br2")[node]
+        rules: dict[str, list[tuple[int, tuple[str, ...]]]] = {
+            "link": [(CUT_LINK_PRIORITY, ("from", a, "to", b)), (CUT_LINK_PRIORITY + 1, ("from", b, "to", a))],
+            "segment": [
+                (CUT_SEGMENT_PRIORITY, ("iif", bridge)),
+                (CUT_SEGMENT_PRIORITY + 1, ("to", str(self.segments[bridge]))),
+            ],
+        }
+        if what not in rules:
+            raise LabError(f"cut {what!r}: link or segment")
+        switch = self.box("switch")
+        for priority, selector in rules[what]:
+            switch.run("ip", "rule", "del", "priority", str(priority), net_only=True)  # at most one each
+            if cut:
+                switch.run("ip", "rule", "add", "priority", str(priority), *selector, "blackhole", net_only=True, check=True)
 
     def start_backends(self) -> Box:
         box = self.start_simple_box("backends", self.backend_ip)
