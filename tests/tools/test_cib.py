@@ -167,3 +167,23 @@ def test_the_quorum_device_cases_build_a_cib_without_delay_or_priority(built):
         cib = Cib(path)
         assert s.cluster.quorum_device is not None and s.fencing
         assert cib.property("priority-fencing-delay") == "0s" and "priority" not in cib.params("webserver", "meta_attributes")
+
+
+def test_a_changed_vip_mode_leaves_none_of_the_old_modes_resources(tmp_path):
+    """resources.sh of one VIP mode run on the CIB another mode built (as `pulumi up` after a
+    change of network.vip_mode): only the new mode's VIP resources remain, and the CIB verifies."""
+    aws = stack_config("dev")
+    overlay = stack_config("dev-multi-az")
+    cib = tmp_path / "cib.xml"
+    for step, cfg in enumerate((aws, overlay, aws)):
+        s = parse_settings(cfg)
+        tree = write_tree(s, tmp_path / f"tree-{step}")
+        done = real_programs.pcs_build(tree / "cluster/resources.sh", cib, *FAKE_IDS)
+        assert done.returncode == 0, done.stderr
+        primitives = {p.get("id"): p.get("type") for p in ET.parse(cib).getroot().iter("primitive")}
+        expected_vip = (
+            {"virtual_ip": "aws-vpc-move-ip"} if s.network.vip_mode == "overlay" else {"vip_aws": "awsvip", "vip_addr": "IPaddr2"}
+        )
+        assert primitives == {"webserver": "apache", "fence_nodes": "fence_aws", **expected_vip}, step
+        verified = real_programs.crm_verify(cib)
+        assert verified.returncode == 0, verified.stdout + verified.stderr
