@@ -141,6 +141,16 @@ def quorum_device_problems(s: Settings) -> list[tuple[str, str]]:
         where = "quorum_device.subnet_cidr" if qd.subnet_cidr else "network.subnet_cidr"
         if problem := vip_problem(qd.address, net, on_aws=s.in_ec2_subnet):
             items.append((f"{key}.address", problem.replace("subnet_cidr", where)))
+    if s.network.vip_mode == "overlay":
+        # The arbiter's vote only helps the survivor of an AZ outage if it lives in a third AZ.
+        node_subnets = {s.network.node_subnet(i) for i in range(len(s.cluster.nodes))}
+        why = "an AZ outage would take it with a node, and the survivor (1 vote of 3) would stop serving"
+        if qd.create and qd.subnet_id is None and s.platform == "aws":
+            items.append((f"{key}.subnet_id", f"required with vip_mode overlay: a subnet in a third AZ ({why})"))
+        elif qd.subnet_id is not None and qd.subnet_id in {subnet_id for subnet_id, _ in node_subnets}:
+            items.append((f"{key}.subnet_id", f"{qd.subnet_id} is a node's subnet: use one in a third AZ ({why})"))
+        elif not qd.create and any(qd.address in cidr for _, cidr in node_subnets):
+            items.append((f"{key}.address", f"{qd.address} is in a node's subnet: use an arbiter in a third AZ ({why})"))
     if not qd.create and s.hacluster_password is None:
         why = "an existing arbiter's pcsd signs the nodes' certificates only for its hacluster user: set the"
         items.append(("hacluster_password", f"{why} password it accepts (a secret) with quorum_device.create: false"))

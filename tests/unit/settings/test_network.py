@@ -130,3 +130,19 @@ def test_an_overlay_lan_stack_is_refused_and_a_pool_is_not_for_overlay():
     assert only_problem(lan) == f"gir-lb:network.vip_mode: {why}"
     pooled = overlay_config(address_pool="10.0.1.128/26")
     assert "gir-lb:network.address_pool: not with vip_mode overlay" in " ".join(problems(pooled))
+
+
+def test_an_overlay_pairs_arbiter_must_live_in_a_third_az():
+    why = "an AZ outage would take it with a node, and the survivor (1 vote of 3) would stop serving"
+    cfg = overlay_config()
+    cfg["cluster"]["quorum_device"] = {"address": "10.0.1.20", "create": True}
+    assert only_problem(cfg) == f"gir-lb:cluster.quorum_device.subnet_id: required with vip_mode overlay: a subnet in a third AZ ({why})"
+    cfg["cluster"]["quorum_device"].update(subnet_id="subnet-0123456789abcdef1", subnet_cidr="10.0.2.0/24", address="10.0.2.20")
+    expected = f"gir-lb:cluster.quorum_device.subnet_id: subnet-0123456789abcdef1 is a node's subnet: use one in a third AZ ({why})"
+    assert only_problem(cfg) == expected
+    cfg["cluster"]["quorum_device"].update(subnet_id="subnet-0123456789abcdef3", subnet_cidr="10.0.3.0/24", address="10.0.3.20")
+    assert parse_settings(cfg).cluster.quorum_device is not None
+    existing = overlay_config()
+    existing["hacluster_password"] = "x" * 16
+    existing["cluster"]["quorum_device"] = {"address": "10.0.2.20", "create": False}
+    assert only_problem(existing).startswith("gir-lb:cluster.quorum_device.address: 10.0.2.20 is in a node's subnet")
