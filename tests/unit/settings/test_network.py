@@ -136,10 +136,10 @@ def test_an_overlay_pairs_arbiter_must_live_in_a_third_az():
     why = "an AZ outage would take it with a node, and the survivor (1 vote of 3) would stop serving"
     cfg = overlay_config()
     cfg["cluster"]["quorum_device"] = {"address": "10.0.1.20", "create": True}
-    assert only_problem(cfg) == f"gir-lb:cluster.quorum_device.subnet_id: required with vip_mode overlay: a subnet in a third AZ ({why})"
+    key = "gir-lb:cluster.quorum_device.subnet_id"
+    assert only_problem(cfg) == f"{key}: required with vip_mode overlay: a subnet in a third AZ ({why})"
     cfg["cluster"]["quorum_device"].update(subnet_id="subnet-0123456789abcdef1", subnet_cidr="10.0.2.0/24", address="10.0.2.20")
-    expected = f"gir-lb:cluster.quorum_device.subnet_id: subnet-0123456789abcdef1 is a node's subnet: use one in a third AZ ({why})"
-    assert only_problem(cfg) == expected
+    assert only_problem(cfg) == f"{key}: subnet-0123456789abcdef1 is a node's subnet: use one in a third AZ ({why})"
     cfg["cluster"]["quorum_device"].update(subnet_id="subnet-0123456789abcdef3", subnet_cidr="10.0.3.0/24", address="10.0.3.20")
     assert parse_settings(cfg).cluster.quorum_device is not None
     existing = overlay_config()
