@@ -19,7 +19,7 @@ VENV = Path(sys.prefix)
 # Everything a lab node gets from here that an EC2 instance has by itself: the only differences
 # between the lab-aws stack and an AWS stack of the same settings (resources.sh is the same file).
 LAB_ONLY = {
-    "EC2 API endpoint": f"moto at http://<subnet .240>:{API_PORT}, handed to the agents as AWS_ENDPOINT_URL"
+    "EC2 API endpoint": f"moto at http://<.240 of services_subnet>:{API_PORT}, handed to the agents as AWS_ENDPOINT_URL"
     " in /etc/default/pacemaker (Pacemaker's environment file; the agents inherit it)",
     "instance metadata": f"IMDSv2 at {IMDS_IP} (token required) served from the ec2 box, reached by an on-link"
     " route on each node (vip_mode overlay: through the lab's VPC router); it tells each node its own instance"

@@ -15,6 +15,11 @@ Topology (all in namespaces; the root namespace gets no interface in the lab sub
   client  - where probes come from, and the lab's Prometheus (lab/watch.py)
   arbiter - with cluster.quorum_device: corosync-qnetd and pcsd, booted like a node (its own disk,
             sshd with the host key the program generated, the systemctl stand-in)
+  ec2     - with fencing or an EC2 VIP mode: the EC2 emulator (lab/ec2_emulator.py) and the
+            metadata address
+With vip_mode overlay the switch is also the VPC router: the client, backends and ec2 boxes on a
+services segment, each node on a segment of its own subnet, the router's route to the VIP set by
+the emulator from route_table_ids[0] (lab/topology.py).
 Lab-only parts: the namespaces, the stand-ins, a package check instead of package installation,
 and the gateway instead of a routed network (components/lab.py lists what the program does
 differently).
@@ -120,8 +125,8 @@ class LabWorld:
     # ---- the lab's resources (python -m lab world|node: what the program's local commands run) ------
 
     def world_up(self) -> None:
-        """The switch (with the gateway's address), client, fake members, EC2 emulator (lab-aws)
-        and the SSH gateway. Refuses on a lab that is already up."""
+        """The switch (with the gateway's address; routing, with vip_mode overlay), client, fake
+        members, EC2 emulator (lab-aws, lab-arbiter, lab-overlay) and the SSH gateway. Refuses on a lab that is already up."""
         missing = missing_packages()
         if missing:
             raise LabError(f"missing Debian packages: {' '.join(missing)} (apt-get install {' '.join(missing)})")
