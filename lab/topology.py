@@ -124,7 +124,9 @@ class Topology:
         return {"br0": ec2.services_subnet(self.settings), "br1": net.node_subnet(0)[1], "br2": net.node_subnet(1)[1]}
 
     def segment_of(self, ip: str) -> tuple[str, ipaddress.IPv4Network]:
-        """(bridge, subnet) of the segment holding `ip`."""
+        """(bridge, subnet) of the segment holding `ip` (unrouted: the one segment, whatever `ip`)."""
+        if not self.routed:
+            return "br0", self.segments["br0"]
         for bridge, net in self.segments.items():
             if ipaddress.IPv4Address(ip) in net:
                 return bridge, net

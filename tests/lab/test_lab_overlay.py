@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import subprocess
 import sys
+import time
 
 import pytest
 
@@ -88,6 +90,9 @@ def test_the_nodes_live_in_two_subnets_joined_by_the_router(lab):
     route = run(lab, "client", f"ip route get {s.network.vip}").split()
     assert route[route.index("via") + 1] == str(ec2.services_subnet(s).network_address + 1)
     assert {str(c) for c in lab.ec2_world["subnets"]} == {str(s.network.node_subnet(i)[1]) for i in (0, 1)}
+    # the host takes no part: no address of the lab's on it (the router is the switch box's)
+    addrs = subprocess.run(["ip", "-o", "addr"], capture_output=True, text=True, check=True).stdout
+    assert "198.18." not in addrs and "198.19." not in addrs
 
 
 def test_the_nodes_credentials_hold_only_the_programs_policy(lab):
@@ -181,6 +186,40 @@ def test_an_az_outage_the_survivor_fences_the_lost_node_and_takes_the_route(lab)
     print(f"\nlab-overlay AZ outage: downtime {f.downtime:.2f}s")
     fenced_then_routed(lab, f)
     assert "blackhole" not in lab.box("switch").run("ip", "rule", net_only=True, check=True).stdout
+
+
+def reaches(lab: Lab, name: str) -> bool:
+    """The client opens a TCP connection to node `name`'s sshd within 2 s."""
+    probe = f": </dev/tcp/{node_ip(lab, name)}/22"
+    return lab.box("client").run("timeout", "2", "bash", "-c", probe, net_only=True).returncode == 0
+
+
+def test_the_standbys_az_fails_the_active_keeps_serving_and_the_route(lab):
+    """The standby's power and subnet go at once: the active node fences it at once (no delay: the
+    standby runs no httpd) and keeps the route; fence_aws's reboot starts it again, into its
+    subnet, which the router still cuts off; 0 failed requests; it joins once its subnet is back."""
+    active = lab.where("webserver")
+    standby = other(lab, active)
+    assert reaches(lab, active) and reaches(lab, standby)
+    probe = lab.start_probe(max_seconds=150)
+    time.sleep(1)
+    at = time.time()
+    lab.az_outage(standby)
+    try:
+        booted = lambda: [e for e in lab.ec2_history() if e["t"] >= at and e["event"] == "booted"]  # noqa: E731
+        wait_for("the standby fenced and booted again", booted, 60, 0.3)
+        assert lab.box(standby).pid and not reaches(lab, standby) and reaches(lab, active)  # running, but cut off
+    finally:
+        lab.az_outage(standby, False)
+    lab.wait_both_online()
+    rows = probe.stop()
+    events = [(e["event"], e.get("instance")) for e in lab.ec2_moves(at)]
+    print(f"\nlab-overlay standby's AZ outage: {len(rows)} probes, {sum(r.status != 200 for r in rows)} failed")
+    assert events == [("stop", instance_of(lab, standby)), ("start", instance_of(lab, standby))]  # no route moved
+    assert rows[0].at < at and rows[-1].at > at + 3
+    assert [r for r in rows if r.status != 200] == [] and {r.via for r in rows} == {node_ip(lab, active)}
+    assert lab.where("webserver") == active and reaches(lab, standby)
+    routed_to(lab, active)
 
 
 def test_a_cut_link_between_the_subnets_leaves_exactly_one_route_owner(lab):
