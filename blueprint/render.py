@@ -25,6 +25,8 @@ TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 EXPORTER_SOURCE = Path(__file__).resolve().parent / "exporter.py"  # runs on the nodes
 EXPORTER_PATH = "/usr/local/libexec/gir-lb/gir-lb-exporter"
 EXPORTER_UNIT = "/etc/systemd/system/gir-lb-exporter.service"
+# network.vip_mode -> the gir-lb OCF agent that moves its VIP (templates/cluster/gir-lb-<name>.j2)
+VIP_AGENTS = {"aws": "awsvip", "overlay": "aws-vpc-move-ip"}
 # 250 would cost 4% less memory per held poll (`python -m bench capacity`), but an old worker then
 # takes longer to join its threads at a graceful reload: in tests/live 10-12 wake-ups per 20 reloads
 # instead of 0-4, worst 80-86 ms instead of 40-52, one run in five over 0.4 s (docs/reload.md).
@@ -197,15 +199,18 @@ def render_bundle(s: Settings) -> Bundle:
         secret_files[f"{root}/{tls_dir}/server.key"] = "gir-lb:tls_key" if s.tls_key else "its generated key"
 
     stack_dir = f"cluster/{p.cluster_stack}"  # each cluster stack (cman, corosync3) has its own scripts
-    # awsvip's monitor from the instance metadata instead of the EC2 API (the agent says why)
-    agent = render("cluster/gir-lb-awsvip.j2") if s.network.vip_mode == "aws" else None
+    # The VIP's gir-lb agent: the stock one with our monitor and start (awsvip: from the instance
+    # metadata instead of the EC2 API) or our start (aws-vpc-move-ip: every table at once); each
+    # agent says why.
+    agent_name = VIP_AGENTS.get(s.network.vip_mode)
+    agent = render(f"cluster/gir-lb-{agent_name}.j2") if agent_name else None
     node_files = exporter_files(s, f"{root}/{tls_dir}/server.crt") if p.metrics else {}
     scripts = {
         "cluster-check.sh": render(f"{stack_dir}/cluster-check.sh.j2"),
         "node-prepare.sh": render(
             f"{stack_dir}/node-prepare.sh.j2",
             kernel_threads=kernel_threads(m),
-            awsvip_agent=base64.b64encode(agent.encode()).decode() if agent else None,
+            vip_agent=(agent_name, base64.b64encode(agent.encode()).decode()) if agent else None,
             node_files=[(path, mode) for path, (mode, _) in node_files.items()],
         ),
         "cluster-setup.sh": render(f"{stack_dir}/cluster-setup.sh.j2"),
@@ -221,7 +226,7 @@ def render_bundle(s: Settings) -> Bundle:
         scripts["cluster-start.sh"] = render(f"{stack_dir}/cluster-start.sh.j2")
         scripts["cluster-join.sh"] = render(f"{stack_dir}/cluster-join.sh.j2")
     if agent:
-        scripts["gir-lb-awsvip.sh"] = agent  # installed as /usr/lib/ocf/resource.d/gir-lb/awsvip
+        scripts[f"gir-lb-{agent_name}.sh"] = agent  # installed as /usr/lib/ocf/resource.d/gir-lb/<agent_name>
     qd = s.cluster.quorum_device
     if p.quorum_device is not None:  # every corosync 3 stack: the step also removes a device left out
         scripts["quorum-device.sh"] = render(f"{stack_dir}/quorum-device.sh.j2", qd=qd, holds_vip=holds_vip_command(s))

@@ -40,13 +40,13 @@ import boto3  # noqa: E402
 from moto.server import ThreadedMotoServer  # noqa: E402
 
 from blueprint.iam import agent_policy  # noqa: E402
+from blueprint.render import render_bundle  # noqa: E402
 from blueprint.stack_config import parse_settings  # noqa: E402
 from lab.ec2_emulator import Identity, imds_server, launch, moto_projection  # noqa: E402
 from tests.conftest import base_config, stack_config  # noqa: E402
 
 ACCOUNT = "123456789012"  # moto's default account: the users below live in it
 AWSVIP = "/usr/lib/ocf/resource.d/heartbeat/awsvip"
-MOVE_IP = "/usr/lib/ocf/resource.d/heartbeat/aws-vpc-move-ip"
 OVERLAY_STACK = "dev-multi-az"
 FENCE_AWS = "/usr/sbin/fence_aws"
 VENV_BIN = Path(sys.executable).parent
@@ -177,6 +177,10 @@ class World:
         net.update(subnet_id=subnets[0], route_table_ids=tables)
         net["second_subnet"]["id"] = subnets[1]
         self.overlay_settings = s = parse_settings(cfg, source="iam_world")
+        # The VIP's agent as node-prepare installs it: gir-lb's start, the stock agent for the rest.
+        self.move_ip_agent = self.work / "gir-lb-aws-vpc-move-ip"
+        self.move_ip_agent.write_text(render_bundle(s).scripts["gir-lb-aws-vpc-move-ip.sh"])
+        self.move_ip_agent.chmod(0o755)
         assert s.network.vip_mode == "overlay" and s.fencing and s.network.region == self.region
         nodes = []
         for i, node in enumerate(s.cluster.nodes):
@@ -295,8 +299,9 @@ class World:
         return result
 
     def move_ip(self, user: str, node: dict, action: str) -> dict:
-        """aws-vpc-move-ip with the parameters the cluster renders (templates/cluster/common/
-        resources.sh.j2), on this node's interface (the CIB says eth0: here node A's is eth1)."""
+        """gir-lb:aws-vpc-move-ip (the stock agent with gir-lb's start) with the parameters the
+        cluster renders (templates/cluster/common/resources.sh.j2), on this node's interface (the
+        CIB says eth0: here node A's is eth1)."""
         net = self.overlay_settings.network
         env = self.env(user, node) | {
             "OCF_ROOT": "/usr/lib/ocf",
@@ -309,7 +314,7 @@ class World:
             "OCF_RESKEY_region": net.region,
             "OCF_RESKEY_awscli": str(VENV_BIN / "aws"),
         }
-        result = self.run([MOVE_IP, action], env)
+        result = self.run([str(self.move_ip_agent), action], env)
         result.update(agent="aws-vpc-move-ip", user=user, node=node["name"], action=action)
         result.update(routes=self.routes(), vip_local=self.vip_local())
         return result
