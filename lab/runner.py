@@ -341,7 +341,10 @@ class Lab(LabWorld):
         time.sleep(1.0)
         at = time.time()
         if kind in ("node", "az"):
-            self.az_outage(active_name) if kind == "az" else self.power_cut(active_name)
+            if kind == "az":
+                self.az_outage(active_name)
+            else:
+                self.power_cut(active_name)
             wait_for(f"webserver on {other}", lambda: self.where("webserver") == other, 120, 0.3)
         elif kind == "httpd":
             for pid in [pid for pid, comm in active.processes() if comm == "apache2"]:
