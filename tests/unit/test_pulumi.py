@@ -596,7 +596,7 @@ def overlay():
 
 
 def test_an_overlay_pair_has_a_node_in_each_subnet_and_the_vip_routed_to_node_a(overlay):
-    a, b = of_type(overlay, "aws:ec2/instance:Instance")
+    a, b = sorted(of_type(overlay, "aws:ec2/instance:Instance"), key=lambda r: r.name)  # registered in any order
     assert (a.inputs["subnetId"], a.inputs["privateIp"]) == (SUBNET["id"], "10.20.1.11")
     assert (b.inputs["subnetId"], b.inputs["privateIp"]) == (SECOND_SUBNET["id"], "10.20.2.12")
     assert a.inputs["sourceDestCheck"] is False and b.inputs["sourceDestCheck"] is False  # both may carry the VIP
