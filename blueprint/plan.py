@@ -154,10 +154,12 @@ def build_plan(s: Settings, bundle: Bundle) -> list[Step]:
         steps += seeds
         setup = [Step("cluster-start", 0, bundle.scripts["cluster-start.sh"], "cluster", after=tuple(st.name for st in seeds))]
         # A replaced node (fresh disk, same name and IP) is added back by the other node; on a
-        # member these steps change nothing.
+        # member these steps change nothing. One after the other: two `pcs host auth` at once race
+        # on pcsd's known-hosts sync ("Some nodes had a newer known-hosts…", seen in a CI run).
         setup += [
             Step(f"cluster-join-{i}", 1 - i, bundle.scripts["cluster-join.sh"], "cluster", stdin="hacluster_password",
-                 args=(s.cluster.nodes[i].name, str(s.cluster.nodes[i].ip)), after=("cluster-start", f"prepare-{i}"),
+                 args=(s.cluster.nodes[i].name, str(s.cluster.nodes[i].ip)),
+                 after=("cluster-start", f"prepare-{i}", *(f"cluster-join-{j}" for j in nodes if j < i)),
                  reruns_on_replace_of=(i,))
             for i in nodes
         ]

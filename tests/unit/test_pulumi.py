@@ -199,6 +199,7 @@ def test_step_ordering(dev):
     for i in (0, 1):
         assert urn["cluster-setup"] in cmds[f"seed-cib-{i}"].dependencies
     assert {urn["seed-cib-0"], urn["seed-cib-1"]} <= set(cmds["cluster-start"].dependencies)
+    assert urn["cluster-join-0"] in cmds["cluster-join-1"].dependencies  # never two `pcs host auth` at once
     assert urn["cluster-start"] in cmds["httpd-push-1"].dependencies
     assert urn["httpd-push-1"] in cmds["httpd-push-0"].dependencies  # node A only after node B
     assert {urn["cluster-start"], urn["httpd-push-0"]} <= set(cmds["cluster-resources"].dependencies)
